@@ -1,0 +1,29 @@
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install test lint format bench clean
+
+install:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -e '.[dev]'
+
+test:
+	$(BIN)/pytest -q
+
+lint:
+	$(BIN)/ruff check cvtasks tests
+	$(BIN)/ruff format --check cvtasks tests
+	$(BIN)/mypy
+
+format:
+	$(BIN)/ruff format cvtasks tests
+	$(BIN)/ruff check --fix cvtasks tests
+
+bench:
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

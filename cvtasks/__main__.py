@@ -1,0 +1,6 @@
+"""``python -m cvtasks``."""
+
+from cvtasks.cli.app import main
+
+if __name__ == "__main__":
+    main()

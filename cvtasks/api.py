@@ -1,0 +1,55 @@
+"""The Python API: the same pipeline as the CLI, as a generator of results.
+
+>>> from cvtasks import predict
+>>> for frame, result in predict("classify", ["examples/chelsea.jpg"], top_k=3):
+...     print(frame.source, result.to_record())
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from cvtasks.config import build_config, load_yaml_file
+from cvtasks.engine import Engine
+from cvtasks.runner import collect_inputs, load_predictor
+from cvtasks.tasks.registry import get_task
+from cvtasks.types import Frame, Outcome
+
+
+def predict(
+    task: str,
+    inputs: str | Path | list[str | Path],
+    *,
+    config: str | Path | None = None,
+    keep_images: bool = False,
+    **options: Any,
+) -> Iterator[tuple[Frame, Outcome]]:
+    """Yield ``(Frame, Result | Failure)`` for every image or video frame, in input order.
+
+    Options are the config keys of the task (``cvtasks config show TASK``); precedence is
+    defaults < ``config`` file < keyword options. Nothing is printed or written to disk.
+    With ``keep_images=True`` each frame carries its decoded RGB image (``frame.image``).
+    """
+    spec = get_task(task)
+    paths = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+    layers: list[tuple[str, dict[str, Any]]] = []
+    if config is not None:
+        data = load_yaml_file(config)
+        data.pop("task", None)
+        layers.append((str(config), data))
+    layers.append(("predict()", {**options, "inputs": [str(p) for p in paths]}))
+    cfg = build_config(spec.config_cls, layers)
+    items = collect_inputs(cfg)
+    predictor = load_predictor(spec, cfg)
+    engine = Engine(
+        predictor,
+        items,
+        batch_size=cfg.batch_size,
+        workers=cfg.workers,
+        vid_stride=cfg.vid_stride,
+        max_pixels=cfg.max_image_pixels,
+        keep_images=keep_images,
+    )
+    yield from engine

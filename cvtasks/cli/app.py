@@ -1,0 +1,78 @@
+"""The ``cvtasks`` Typer application. Importing this module must not import torch."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cvtasks import __version__
+from cvtasks.cli.common import handle_errors, install_signal_handlers, install_warning_format
+from cvtasks.cli.config_cmd import config_app
+from cvtasks.cli.models_cmd import models_app
+from cvtasks.cli.task_command import make_task_command
+from cvtasks.errors import EXIT_ITEM_FAILURES, EXIT_OK
+from cvtasks.tasks.registry import TASKS
+
+app = typer.Typer(
+    name="cvtasks",
+    help="Computer-vision tasks from the command line: classify images and videos with "
+    "torchvision models, from shell one-liners, YAML jobs and Makefiles.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"cvtasks {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Computer-vision tasks from the command line."""
+
+
+for _spec in TASKS.values():
+    app.command(_spec.name, help=_spec.help)(make_task_command(_spec))
+
+
+@app.command("run")
+@handle_errors
+def run_job(
+    job: Annotated[Path, typer.Argument(help="Job YAML: task, inputs and any task options.")],
+    sets: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override one job key: --set key=value (repeatable)."),
+    ] = None,
+) -> None:
+    """Run a batch job fully described by a YAML file (`task:`, `inputs:`, options)."""
+    from cvtasks.jobs import load_job
+    from cvtasks.runner import run_task
+
+    spec, cfg = load_job(job, sets or [])
+    summary = run_task(spec, cfg, stdin=sys.stdin)
+    raise typer.Exit(EXIT_ITEM_FAILURES if summary.stats.failed else EXIT_OK)
+
+
+app.add_typer(models_app, name="models")
+app.add_typer(config_app, name="config")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    install_signal_handlers()
+    install_warning_format()
+    app()

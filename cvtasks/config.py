@@ -1,0 +1,418 @@
+"""Config schemas as dataclasses: safe YAML loading, validation, layering and commented dumps.
+
+A config class is a dataclass whose fields are declared with :func:`option`. The same field
+drives the YAML key, the CLI option (``top_k`` -> ``--top-k``), validation and the commented
+defaults printed by ``cvtasks config show``. This module must not import torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from cvtasks.errors import ConfigError
+
+MAX_CONFIG_BYTES = 1_000_000
+MAX_YAML_NODES = 100_000
+
+# PIL raises DecompressionBombError at twice its MAX_IMAGE_PIXELS (89,478,485); we use that bound.
+DEFAULT_MAX_IMAGE_PIXELS = 178_956_970
+
+C = TypeVar("C", bound="BaseConfig")
+
+
+@dataclass(frozen=True)
+class OptionMeta:
+    """How one config key is documented, validated and exposed on the command line."""
+
+    help: str
+    flag: str | None = None  # short flag, e.g. "-m"
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    affects_results: bool = True  # a change makes earlier results incompatible (--resume check)
+    panel: str = "Run"
+    cli: bool = True
+    negatable: bool = False  # booleans: also offer --no-NAME on the command line
+
+
+def option(
+    default: Any,
+    help: str,
+    *,
+    flag: str | None = None,
+    choices: Iterable[str] | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    affects_results: bool = True,
+    panel: str = "Run",
+    cli: bool = True,
+    negatable: bool = False,
+) -> Any:
+    """Declare a config field with its documentation and validation rules."""
+    meta = OptionMeta(
+        help=help,
+        flag=flag,
+        choices=tuple(choices) if choices is not None else None,
+        minimum=minimum,
+        maximum=maximum,
+        affects_results=affects_results,
+        panel=panel,
+        cli=cli,
+        negatable=negatable,
+    )
+    if isinstance(default, list):
+        frozen = list(default)
+        return field(default_factory=lambda: list(frozen), metadata={"cvtasks": meta})
+    return field(default=default, metadata={"cvtasks": meta})
+
+
+def meta_of(f: dataclasses.Field[Any]) -> OptionMeta:
+    """The :class:`OptionMeta` attached to a config field."""
+    return typing.cast(OptionMeta, f.metadata["cvtasks"])
+
+
+@dataclass
+class BaseConfig:
+    """Keys shared by every task (the CONVENTIONS.md option table)."""
+
+    inputs: list[str] = option(
+        [],
+        "Images, folders, globs, @list.txt files, '-' (paths on stdin) or videos.",
+        cli=False,
+        panel="Input",
+    )
+    model: str = option("", "Model name (torchvision builder name).", flag="-m", panel="Model")
+    weights: str = option(
+        "DEFAULT",
+        "DEFAULT, a weights enum member (e.g. IMAGENET1K_V1), a .pth/.pt/.safetensors file, "
+        "or none (random init).",
+        flag="-w",
+        panel="Model",
+    )
+    labels: str | None = option(
+        None,
+        "Class names file, one per line, for weights trained on your own classes.",
+        panel="Model",
+    )
+    out: str | None = option(
+        None,
+        "Output folder: results.jsonl, errors.jsonl, config.yaml and annotated images.",
+        flag="-o",
+        affects_results=False,
+        panel="Output",
+    )
+    save_images: bool = option(
+        False,
+        "Write annotated images (annotated videos for video inputs) under --out.",
+        affects_results=False,
+        panel="Output",
+        negatable=True,
+    )
+    format: str | None = option(
+        None,
+        "What goes to stdout: table, jsonl, json or csv (default: table on a terminal, "
+        "else jsonl).",
+        flag="-f",
+        choices=("table", "jsonl", "json", "csv"),
+        affects_results=False,
+        panel="Output",
+    )
+    resume: bool = option(
+        False,
+        "Skip inputs already present in --out's results.jsonl.",
+        affects_results=False,
+        panel="Output",
+    )
+    batch_size: int = option(
+        8, "Images per forward pass.", flag="-b", minimum=1, maximum=4096, affects_results=False
+    )
+    workers: int = option(
+        0,
+        "DataLoader worker processes that decode and preprocess (0: in the main process).",
+        minimum=0,
+        maximum=64,
+        affects_results=False,
+    )
+    device: str = option(
+        "auto",
+        "auto, cpu, cuda, cuda:N or mps (auto picks the best present).",
+        affects_results=False,
+    )
+    vid_stride: int = option(1, "Process every N-th video frame.", minimum=1, maximum=100_000)
+    max_image_pixels: int = option(
+        DEFAULT_MAX_IMAGE_PIXELS,
+        "Images with more pixels are rejected before decoding (decompression-bomb guard).",
+        minimum=1,
+        affects_results=False,
+    )
+    quiet: bool = option(
+        False, "No progress bar or timing summary.", flag="-q", affects_results=False
+    )
+
+
+def config_fields(cls: type[BaseConfig]) -> list[dataclasses.Field[Any]]:
+    """The fields of a config class, in declaration order."""
+    return list(dataclasses.fields(cls))
+
+
+def field_types(cls: type[BaseConfig]) -> dict[str, Any]:
+    """Resolved type hints of a config class (annotations are strings under __future__)."""
+    return typing.get_type_hints(cls)
+
+
+# --------------------------------------------------------------------------- YAML loading
+
+
+class _StrictSafeLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate mapping keys and oversized documents."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(
+                    f"duplicate key {key!r} at line {key_node.start_mark.line + 1}: "
+                    "each key may appear once"
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _check_size(root: yaml.Node) -> None:
+    """Count nodes, following aliases, so an alias bomb is refused before it is constructed."""
+    budget = MAX_YAML_NODES
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise ConfigError(
+                f"YAML document too large (over {MAX_YAML_NODES} values once expanded)"
+            )
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.extend((key, value))
+
+
+def load_yaml_text(text: str, origin: str) -> dict[str, Any]:
+    """Parse YAML text safely into a mapping; every failure is a :class:`ConfigError`."""
+    if len(text.encode("utf-8", "replace")) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{origin}: config file larger than {MAX_CONFIG_BYTES} bytes")
+    try:
+        loader = _StrictSafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return {}
+            _check_size(node)
+            data = loader.construct_document(node)
+        finally:
+            loader.dispose()
+    except ConfigError as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
+    except yaml.constructor.ConstructorError as exc:
+        raise ConfigError(
+            f"{origin}: unsupported YAML tag ({exc.problem}); only plain values are allowed"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{origin}: invalid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a mapping of key: value, got {type(data).__name__}")
+    return data
+
+
+def load_yaml_file(path: str | Path) -> dict[str, Any]:
+    """Read and parse a YAML config file (exit 2 if missing or invalid)."""
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{p}: config file larger than {MAX_CONFIG_BYTES} bytes")
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {p}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc}") from None
+    return load_yaml_text(text, str(p))
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def suggest(name: str, candidates: Iterable[str]) -> str:
+    """A ' (did you mean 'x'?)' suffix, or '' when nothing is close."""
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _is_optional(tp: Any) -> tuple[bool, Any]:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(tp)) == 2:
+            return True, args[0]
+    return False, tp
+
+
+def _coerce(key: str, value: Any, tp: Any, origin: str) -> Any:
+    """Check one value against its declared type; strings from --set are parsed here."""
+    optional, inner = _is_optional(tp)
+    where = f"{origin}: key '{key}'"
+    if value is None or (optional and isinstance(value, str) and value.lower() in ("null", "~")):
+        if optional:
+            return None
+        raise ConfigError(f"{where} must not be empty")
+    if inner is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in (
+            "true",
+            "yes",
+            "on",
+            "1",
+            "false",
+            "no",
+            "off",
+            "0",
+        ):
+            return value.lower() in ("true", "yes", "on", "1")
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    if inner is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value.replace("_", ""))
+            except ValueError:
+                pass
+        raise ConfigError(f"{where} must be an integer, got {value!r}")
+    if inner is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{where} must be a number, got {value!r}")
+    if inner is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{where} must be a string, got {value!r}")
+    if typing.get_origin(inner) is list:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+            return [str(v) for v in value]
+        raise ConfigError(f"{where} must be a list of strings, got {value!r}")
+    raise ConfigError(f"{where}: unsupported type {tp!r}")  # pragma: no cover - schema bug
+
+
+def _check_range(key: str, value: Any, meta: OptionMeta, origin: str) -> None:
+    if value is None:
+        return
+    if meta.choices is not None and value not in meta.choices:
+        raise ConfigError(
+            f"{origin}: key '{key}' must be one of {', '.join(meta.choices)}, got {value!r}"
+            + suggest(str(value), meta.choices)
+        )
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if meta.minimum is not None and value < meta.minimum:
+            raise ConfigError(f"{origin}: key '{key}' must be >= {meta.minimum}, got {value}")
+        if meta.maximum is not None and value > meta.maximum:
+            raise ConfigError(f"{origin}: key '{key}' must be <= {meta.maximum}, got {value}")
+
+
+def validate_layer(
+    cls: type[BaseConfig], data: Mapping[str, Any], origin: str, extra_keys: Iterable[str] = ()
+) -> dict[str, Any]:
+    """Check a mapping of overrides against ``cls``: unknown keys, types and ranges."""
+    fields = {f.name: f for f in config_fields(cls)}
+    hints = field_types(cls)
+    allowed = set(fields) | set(extra_keys)
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"{origin}: keys must be strings, got {key!r}")
+        if key not in allowed:
+            raise ConfigError(f"{origin}: unknown key '{key}'" + suggest(key, sorted(allowed)))
+        if key not in fields:
+            out[key] = value
+            continue
+        coerced = _coerce(key, value, hints[key], origin)
+        _check_range(key, coerced, meta_of(fields[key]), origin)
+        out[key] = coerced
+    return out
+
+
+def parse_set_overrides(pairs: Iterable[str]) -> dict[str, str]:
+    """Turn repeated ``--set key=value`` strings into a mapping (values typed later)."""
+    result: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ConfigError(f"--set expects key=value, got {pair!r}")
+        result[key] = value.strip()
+    return result
+
+
+def build_config(cls: type[C], layers: Iterable[tuple[str, Mapping[str, Any]]]) -> C:
+    """Apply validated layers over the defaults, later layers winning (defaults < file < CLI)."""
+    values: dict[str, Any] = {}
+    for origin, data in layers:
+        values.update(validate_layer(cls, data, origin))
+    return cls(**values)
+
+
+def result_affecting(cfg: BaseConfig) -> dict[str, Any]:
+    """The keys whose change would make earlier results in --out incompatible."""
+    return {
+        f.name: getattr(cfg, f.name)
+        for f in config_fields(type(cfg))
+        if meta_of(f).affects_results and f.name != "inputs"
+    }
+
+
+# --------------------------------------------------------------------------- dumping
+
+
+def _yaml_value(value: Any) -> str:
+    text = yaml.safe_dump(value, default_flow_style=True, width=1_000_000).strip()
+    return text[:-4].strip() if text.endswith("\n...") else text.removesuffix("...").strip()
+
+
+def dump_config(cfg: BaseConfig, task: str, *, comments: bool = True) -> str:
+    """A YAML document of every key, each with its help as a comment (for humans and --out)."""
+    lines = [f"task: {task}"]
+    panel = None
+    for f in config_fields(type(cfg)):
+        meta = meta_of(f)
+        if comments:
+            if meta.panel != panel:
+                panel = meta.panel
+                lines.append("")
+                lines.append(f"# --- {panel.lower()} options ---")
+            lines.append(f"# {meta.help}")
+        lines.append(f"{f.name}: {_yaml_value(getattr(cfg, f.name))}")
+    return "\n".join(lines) + "\n"

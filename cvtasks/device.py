@@ -1,0 +1,44 @@
+"""Resolve ``--device`` to a torch device, failing with a usage error when it is absent."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from cvtasks.errors import UsageError
+
+_CUDA = re.compile(r"^cuda(?::(\d+))?$")
+
+
+def resolve_device(spec: str) -> torch.device:
+    """``auto`` picks CUDA, then MPS, then CPU; explicit devices must exist."""
+    text = spec.strip().lower()
+    if text == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if text == "cpu":
+        return torch.device("cpu")
+    if text == "mps":
+        if not _mps_available():
+            raise UsageError("device 'mps' requested but Apple MPS is not available here")
+        return torch.device("mps")
+    match = _CUDA.match(text)
+    if match:
+        if not torch.cuda.is_available():
+            raise UsageError(f"device '{spec}' requested but CUDA is not available here")
+        index = int(match.group(1) or 0)
+        if index >= torch.cuda.device_count():
+            raise UsageError(
+                f"device '{spec}' requested but only {torch.cuda.device_count()} GPU(s) exist"
+            )
+        return torch.device("cuda", index)
+    raise UsageError(f"unknown device '{spec}': use auto, cpu, cuda, cuda:N or mps")
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())

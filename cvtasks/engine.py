@@ -1,0 +1,316 @@
+"""The task-agnostic engine: a generator from input files to ``(Frame, Result | Failure)``.
+
+Images are decoded and preprocessed in DataLoader workers (``--workers``) and batched
+(``--batch-size``); videos are read sequentially on a background thread. Inference runs under
+``torch.inference_mode``. One failing input never stops the others: it becomes a
+:class:`Failure`. The engine never writes files; sinks do.
+"""
+
+from __future__ import annotations
+
+import functools
+import queue
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+
+from cvtasks.errors import ItemError
+from cvtasks.io.decode import decode_image
+from cvtasks.io.sources import InputItem
+from cvtasks.io.video import VideoReader
+from cvtasks.tasks.base import Predictor
+from cvtasks.types import Failure, Frame, Outcome
+
+T = TypeVar("T")
+FrameKey = tuple[str, int | None]
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent per stage, summed over all processed frames."""
+
+    decode: float = 0.0
+    preprocess: float = 0.0
+    inference: float = 0.0
+    postprocess: float = 0.0
+
+
+@dataclass
+class RunStats:
+    """Counts and timings of one engine run."""
+
+    processed: int = 0
+    failed: int = 0
+    skipped: int = 0  # already in results (--resume)
+    times: StageTimes = field(default_factory=StageTimes)
+
+    def per_frame_ms(self) -> dict[str, float]:
+        n = max(self.processed, 1)
+        return {
+            stage: 1000.0 * getattr(self.times, stage) / n
+            for stage in ("decode", "preprocess", "inference", "postprocess")
+        }
+
+
+@dataclass
+class _Sample:
+    """One decoded and preprocessed input as it returns from a worker."""
+
+    position: int
+    tensor: Any = None
+    width: int = 0
+    height: int = 0
+    image: np.ndarray | None = None
+    error: str | None = None
+    decode_s: float = 0.0
+    preprocess_s: float = 0.0
+
+
+def _prepare(
+    position: int,
+    load: Callable[[], Image.Image],
+    preprocess: Callable[[Image.Image], Any],
+    keep_image: bool,
+) -> _Sample:
+    """Decode and preprocess one input, capturing any failure as the sample's error."""
+    sample = _Sample(position)
+    try:
+        t0 = time.perf_counter()
+        image = load()
+        t1 = time.perf_counter()
+        sample.tensor = preprocess(image)
+        t2 = time.perf_counter()
+    except ItemError as exc:
+        sample.error = str(exc)
+        return sample
+    except Exception as exc:  # a preprocessing bug or odd image must not stop the run
+        sample.error = f"preprocessing failed: {type(exc).__name__}: {exc}"
+        return sample
+    sample.width, sample.height = image.size
+    sample.image = np.asarray(image) if keep_image else None
+    sample.decode_s, sample.preprocess_s = t1 - t0, t2 - t1
+    return sample
+
+
+class _ImageDataset(Dataset[_Sample]):
+    """Decode + preprocess image files by position; runs inside DataLoader workers."""
+
+    def __init__(
+        self,
+        items: Sequence[InputItem],
+        preprocess: Callable[[Image.Image], Any],
+        max_pixels: int,
+        keep_images: bool,
+    ) -> None:
+        self.paths = [item.path for item in items]
+        self.preprocess = preprocess
+        self.max_pixels = max_pixels
+        self.keep_images = keep_images
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, position: int) -> _Sample:
+        path = self.paths[position]
+        return _prepare(
+            position, lambda: decode_image(path, self.max_pixels), self.preprocess, self.keep_images
+        )
+
+
+def _as_list(samples: list[_Sample]) -> list[_Sample]:
+    return samples
+
+
+def prefetch(iterable: Iterable[T], depth: int = 2) -> Iterator[T]:
+    """Run ``iterable`` on a background thread, at most ``depth`` items ahead of the consumer."""
+    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(message: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(message, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in iterable:
+                if not put(("item", item)):
+                    return
+            put(("end", None))
+        except BaseException as exc:  # re-raised in the consumer
+            put(("error", exc))
+
+    thread = threading.Thread(target=produce, name="cvtasks-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, payload = slots.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise payload
+            yield payload
+    finally:
+        stop.set()
+
+
+class Engine:
+    """Iterate over ``(Frame, Result | Failure)`` for every input, in input order."""
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        items: Sequence[InputItem],
+        *,
+        batch_size: int = 8,
+        workers: int = 0,
+        vid_stride: int = 1,
+        max_pixels: int,
+        keep_images: bool = False,
+        done: Collection[FrameKey] = frozenset(),
+    ) -> None:
+        self.predictor = predictor
+        self.items = list(items)
+        self.batch_size = batch_size
+        self.workers = workers
+        self.vid_stride = vid_stride
+        self.max_pixels = max_pixels
+        self.keep_images = keep_images
+        self.done = done
+        self.stats = RunStats()
+        self._preprocess = predictor.preprocessor()
+
+    def __iter__(self) -> Iterator[tuple[Frame, Outcome]]:
+        run: list[InputItem] = []
+        for item in self.items:
+            if not item.is_video:
+                run.append(item)
+                continue
+            if run:
+                yield from self._images(run)
+                run = []
+            yield from self._video(item)
+        if run:
+            yield from self._images(run)
+
+    # ------------------------------------------------------------------ images
+
+    def _images(self, items: list[InputItem]) -> Iterator[tuple[Frame, Outcome]]:
+        todo = [item for item in items if (item.source, None) not in self.done]
+        self.stats.skipped += len(items) - len(todo)
+        if not todo:
+            return
+        loader = DataLoader(
+            _ImageDataset(todo, self._preprocess, self.max_pixels, self.keep_images),
+            batch_size=self.batch_size,
+            shuffle=False,
+            num_workers=self.workers,
+            collate_fn=_as_list,
+            pin_memory=self.predictor.device.type == "cuda",
+            prefetch_factor=2 if self.workers > 0 else None,
+        )
+        for samples in loader:
+            frames = [
+                Frame(
+                    source=todo[s.position].source,
+                    index=None,
+                    width=s.width,
+                    height=s.height,
+                    rel=todo[s.position].rel,
+                    image=s.image,
+                )
+                for s in samples
+            ]
+            yield from self._run_batch(samples, frames)
+
+    # ------------------------------------------------------------------ videos
+
+    def _video(self, item: InputItem) -> Iterator[tuple[Frame, Outcome]]:
+        try:
+            reader = VideoReader(item.path)
+        except ItemError as exc:
+            self.stats.failed += 1
+            yield Frame(item.source, None, rel=item.rel), Failure(str(exc))
+            return
+        for samples, frames in prefetch(self._video_batches(item, reader)):
+            yield from self._run_batch(samples, frames)
+
+    def _video_batches(
+        self, item: InputItem, reader: VideoReader
+    ) -> Iterator[tuple[list[_Sample], list[Frame]]]:
+        samples: list[_Sample] = []
+        frames: list[Frame] = []
+        for number, rgb in reader.frames(self.vid_stride):
+            resumed = (item.source, number) in self.done
+            if resumed and not self.keep_images:
+                self.stats.skipped += 1
+                continue
+            sample = _prepare(
+                number, functools.partial(Image.fromarray, rgb), self._preprocess, self.keep_images
+            )
+            frame = Frame(
+                item.source, number, sample.width, sample.height, item.rel, sample.image,
+                fps=reader.fps, resumed=resumed,
+            )  # fmt: skip
+            samples.append(sample)
+            frames.append(frame)
+            if len(samples) == self.batch_size:
+                yield samples, frames
+                samples, frames = [], []
+        if samples:
+            yield samples, frames
+
+    # ------------------------------------------------------------------ inference
+
+    def _run_batch(
+        self, samples: list[_Sample], frames: list[Frame]
+    ) -> Iterator[tuple[Frame, Outcome]]:
+        ok = [i for i, s in enumerate(samples) if s.error is None]
+        inferred = iter(
+            self._infer([samples[i] for i in ok], [frames[i] for i in ok]) if ok else []
+        )
+        for sample, frame in zip(samples, frames, strict=True):
+            outcome = Failure(sample.error) if sample.error is not None else next(inferred)
+            if isinstance(outcome, Failure):
+                self.stats.failed += 1
+            elif not frame.resumed:
+                self.stats.processed += 1
+            yield frame, outcome
+
+    def _infer(self, samples: list[_Sample], frames: list[Frame]) -> list[Outcome]:
+        """Run the model on a batch; if it fails, retry one by one so only bad inputs fail."""
+        predictor = self.predictor
+        try:
+            t0 = time.perf_counter()
+            batch = predictor.to_device(predictor.collate([s.tensor for s in samples]))
+            with torch.inference_mode():
+                outputs = predictor.infer(batch)
+                if predictor.device.type == "cuda":
+                    torch.cuda.synchronize(predictor.device)
+                t1 = time.perf_counter()
+                results = predictor.postprocess(outputs, frames)
+            t2 = time.perf_counter()
+        except Exception as exc:
+            if len(samples) > 1:
+                return [
+                    o for s, f in zip(samples, frames, strict=True) for o in self._infer([s], [f])
+                ]
+            return [Failure(f"inference failed: {type(exc).__name__}: {exc}")]
+        times = self.stats.times
+        times.inference += t1 - t0
+        times.postprocess += t2 - t1
+        for s in samples:
+            times.decode += s.decode_s
+            times.preprocess += s.preprocess_s
+        return list(results)

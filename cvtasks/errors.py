@@ -1,0 +1,40 @@
+"""Exception hierarchy; each class carries the process exit code it maps to (CONVENTIONS.md)."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ITEM_FAILURES = 1
+EXIT_USAGE = 2
+EXIT_WEIGHTS = 3
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class CvTasksError(Exception):
+    """Base class for errors that end a run with a specific exit code."""
+
+    exit_code = EXIT_USAGE
+
+
+class UsageError(CvTasksError):
+    """Bad option, missing input path, unknown model: the user must change the command."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(UsageError):
+    """Invalid YAML or config value; the message names the key."""
+
+
+class WeightsError(CvTasksError):
+    """Weights cannot be used: unavailable offline, corrupt, unsafe or for another architecture."""
+
+    exit_code = EXIT_WEIGHTS
+
+
+class WeightsUnavailableError(WeightsError):
+    """Weights are not cached and cannot be downloaded."""
+
+
+class ItemError(Exception):
+    """One input failed (unreadable, corrupt, too large); the run carries on with the others."""

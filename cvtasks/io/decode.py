@@ -1,0 +1,97 @@
+"""The one place that opens image bytes: size guard, EXIF orientation, every mode to RGB uint8."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from cvtasks.errors import ItemError
+
+# Formats that need a Pillow plugin we do not ship: name them in the error.
+_PLUGIN_HINTS = {
+    ".heic": "HEIC needs the pillow-heif plugin (pip install pillow-heif)",
+    ".heif": "HEIF needs the pillow-heif plugin (pip install pillow-heif)",
+    ".avif": "AVIF needs Pillow built with libavif or the pillow-avif-plugin",
+    ".jxl": "JPEG XL needs the pillow-jxl-plugin",
+}
+_ALPHA_MODES = {"LA", "La", "RGBA", "RGBa", "PA"}
+BACKGROUND = (255, 255, 255)  # transparent pixels are composited over white
+
+
+def decode_image(path: str | Path, max_pixels: int) -> Image.Image:
+    """Open ``path`` as an upright RGB image, or raise :class:`ItemError` with a one-line reason.
+
+    The pixel count is checked from the header, before any pixel data is decoded.
+    """
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise ItemError(f"cannot read file: {exc.strerror or exc}") from None
+    if size == 0:
+        raise ItemError("empty file (0 bytes)")
+    Image.MAX_IMAGE_PIXELS = max_pixels  # PIL itself refuses at twice this; we refuse above it
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(p)
+    except UnidentifiedImageError:
+        hint = _PLUGIN_HINTS.get(p.suffix.lower())
+        raise ItemError(
+            f"unsupported format: {hint}" if hint else "not a recognised image"
+        ) from None
+    except Image.DecompressionBombError as exc:
+        raise ItemError(f"image too large: {exc}") from None
+    except OSError as exc:
+        raise ItemError(f"cannot open image: {exc}") from None
+    with image:
+        width, height = image.size
+        if width * height > max_pixels:
+            raise ItemError(
+                f"image too large: {width}x{height} = {width * height} pixels exceeds "
+                f"max_image_pixels={max_pixels} (raise it with --max-image-pixels)"
+            )
+        try:
+            image.load()
+            upright = _apply_exif_orientation(image)
+            return to_rgb(upright)
+        except ItemError:
+            raise
+        except Exception as exc:  # Pillow raises many types on corrupt data
+            raise ItemError(f"corrupt image: {type(exc).__name__}: {exc}") from None
+
+
+def _apply_exif_orientation(image: Image.Image) -> Image.Image:
+    """Rotate/flip per EXIF orientation; a malformed EXIF block leaves the image as stored."""
+    try:
+        transposed = ImageOps.exif_transpose(image)
+    except Exception:  # malformed EXIF must not lose the image
+        return image
+    return transposed if transposed is not None else image
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB: alpha over white, 16-bit scaled (not clipped)."""
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode == "P" and "transparency" in image.info:
+        image, mode = image.convert("RGBA"), "RGBA"
+    if mode in _ALPHA_MODES:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*BACKGROUND, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode.startswith("I;16") or mode == "I":
+        values = np.asarray(image).astype(np.float64)
+        top = 65535.0 if mode.startswith("I;16") or values.max(initial=0) <= 65535 else values.max()
+        gray = np.clip(np.rint(np.clip(values, 0, None) * (255.0 / top)), 0, 255).astype(np.uint8)
+        return Image.fromarray(np.ascontiguousarray(gray)).convert("RGB")
+    if mode == "F":
+        values = np.nan_to_num(np.asarray(image, dtype=np.float64))
+        scale = 255.0 if values.max(initial=0) <= 1.0 else 1.0
+        gray = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+        return Image.fromarray(gray).convert("RGB")
+    return image.convert("RGB")

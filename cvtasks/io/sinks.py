@@ -1,0 +1,275 @@
+"""Consumers of ``(Frame, Result | Failure)``: stdout formats and the ``--out`` folder.
+
+Sinks never touch models. Files under ``--out`` are written atomically, except the JSONL
+logs, which grow one complete line at a time so that ``--resume`` can pick up after a stop.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from pathlib import Path, PurePosixPath
+from typing import Any, TextIO
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from cvtasks.io.atomic import atomic_write, safe_join, temp_path_for
+from cvtasks.types import Failure, Frame, Outcome, Result, make_error_record, make_record
+
+RESULTS_FILE = "results.jsonl"
+ERRORS_FILE = "errors.jsonl"
+CONFIG_FILE = "config.yaml"
+_KEEP_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+_PIL_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".webp": "WEBP",
+                ".tif": "TIFF", ".tiff": "TIFF"}  # fmt: skip
+
+
+def dumps(record: dict[str, Any]) -> str:
+    """One JSON line; lone surrogates from undecodable file names are escaped, not fatal."""
+    return (
+        json.dumps(record, ensure_ascii=False, allow_nan=False)
+        .encode("utf-8", "backslashreplace")
+        .decode("utf-8")
+    )
+
+
+# --------------------------------------------------------------------------- stdout
+
+
+def flatten_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """CSV rows for a record: one per prediction (with its rank), nested values as JSON."""
+    base = {k: v for k, v in record.items() if k != "predictions"}
+    base = {
+        k: (v if isinstance(v, (str, int, float, type(None))) else json.dumps(v))
+        for k, v in base.items()
+    }
+    predictions = record.get("predictions") or []
+    if not predictions:
+        return [base]
+    rows = []
+    for rank, pred in enumerate(predictions, start=1):
+        row = dict(base, rank=rank)
+        for key, value in pred.items():
+            row[key] = (
+                value if isinstance(value, (str, int, float, type(None))) else json.dumps(value)
+            )
+        rows.append(row)
+    return rows
+
+
+class StdoutSink:
+    """Writes results to stdout as jsonl (streamed), json, csv (streamed) or a console table."""
+
+    def __init__(self, fmt: str, task: str, model: str, stream: TextIO | None = None) -> None:
+        self.fmt = fmt
+        self.task = task
+        self.model = model
+        self.stream = stream if stream is not None else sys.stdout
+        self.closed = False  # the reader went away (broken pipe)
+        self._records: list[dict[str, Any]] = []
+        self._fields: list[str] | None = None
+        self._pending: list[dict[str, Any]] = []
+        self._csv_header_done = False
+
+    def write(self, frame: Frame, outcome: Outcome) -> None:
+        if self.closed or isinstance(outcome, Failure) or frame.resumed:
+            return
+        record = make_record(frame, self.task, self.model, outcome)
+        if self.fmt == "jsonl":
+            self._emit(dumps(record) + "\n")
+        elif self.fmt == "csv":
+            self._write_csv(record)
+        else:
+            record["_summary"] = outcome.summary()
+            self._records.append(record)
+
+    def _write_csv(self, record: dict[str, Any]) -> None:
+        """Stream CSV rows; the header waits for the first record that has predictions."""
+        self._pending.extend(flatten_rows(record))
+        if self._fields is None and record.get("predictions"):
+            self._fields = list(self._pending[-1].keys())
+        if self._fields is not None:
+            self._flush_csv(self._fields)
+
+    def _flush_csv(self, fields: list[str]) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+        if not self._csv_header_done:
+            writer.writeheader()
+            self._csv_header_done = True
+        writer.writerows(self._pending)
+        self._pending.clear()
+        self._emit(buffer.getvalue())
+
+    def _emit(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except BrokenPipeError:
+            self._on_broken_pipe()
+
+    def _on_broken_pipe(self) -> None:
+        """The reader closed the pipe (``| head``): stop writing and silence the final flush."""
+        self.closed = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        if self.fmt == "csv" and self._pending:
+            self._flush_csv(self._fields or list(self._pending[0].keys()))
+        elif self.fmt == "json":
+            for record in self._records:
+                record.pop("_summary", None)
+            self._emit(json.dumps(self._records, indent=2, ensure_ascii=False) + "\n")
+        elif self.fmt == "table":
+            self._print_table()
+
+    def abort(self) -> None:
+        self._records.clear()
+
+    def _print_table(self) -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        show_frame = any(r["frame"] is not None for r in self._records)
+        table = Table(title=f"{self.task} · {self.model}", title_justify="left")
+        table.add_column("source", overflow="fold")
+        if show_frame:
+            table.add_column("frame", justify="right")
+        table.add_column("size", justify="right")
+        table.add_column("result")
+        for r in self._records:
+            cells = [r["source"]] + ([str(r["frame"])] if show_frame else [])
+            table.add_row(*cells, f"{r['width']}x{r['height']}", r["_summary"])
+        try:
+            Console(file=self.stream, soft_wrap=False).print(table)
+            self.stream.flush()
+        except BrokenPipeError:
+            self._on_broken_pipe()
+
+
+# --------------------------------------------------------------------------- --out folder
+
+
+class OutDirSink:
+    """results.jsonl, errors.jsonl and annotated images/videos under ``--out``."""
+
+    def __init__(
+        self, out: Path, task: str, model: str, *, save_images: bool, append: bool
+    ) -> None:
+        self.out = out
+        self.task = task
+        self.model = model
+        self.save_images = save_images
+        out.mkdir(parents=True, exist_ok=True)
+        mode = "a" if append else "w"
+        self._results = (out / RESULTS_FILE).open(mode, encoding="utf-8")
+        # Failed inputs are retried on --resume, so errors.jsonl always starts afresh.
+        self._errors = (out / ERRORS_FILE).open("w", encoding="utf-8")
+        self._video: _VideoOut | None = None
+
+    def write(self, frame: Frame, outcome: Outcome) -> None:
+        if isinstance(outcome, Failure):
+            self._errors.write(dumps(make_error_record(frame, outcome)) + "\n")
+            self._errors.flush()
+            return
+        if self.save_images and frame.image is not None:
+            self._save_annotated(frame, outcome)
+        if not frame.resumed:
+            self._results.write(dumps(make_record(frame, self.task, self.model, outcome)) + "\n")
+            self._results.flush()
+
+    def _save_annotated(self, frame: Frame, result: Result) -> None:
+        assert frame.image is not None
+        annotated = result.annotate(frame.image)
+        if frame.index is None:
+            self._finish_video()
+            target = safe_join(self.out, annotated_image_rel(frame.rel))
+            suffix = target.suffix.lower()
+            atomic_write(
+                target,
+                lambda tmp: Image.fromarray(annotated).save(
+                    tmp,
+                    format=_PIL_FORMATS[suffix],
+                    **({"quality": 95} if _PIL_FORMATS[suffix] == "JPEG" else {}),
+                ),
+            )
+            return
+        if self._video is None or self._video.source != frame.source:
+            self._finish_video()
+            target = safe_join(self.out, annotated_video_rel(frame.rel))
+            self._video = _VideoOut(frame.source, target, frame.fps)
+        self._video.write(annotated)
+
+    def _finish_video(self) -> None:
+        if self._video is not None:
+            self._video.finish()
+            self._video = None
+
+    def close(self) -> None:
+        self._finish_video()
+        for handle in (self._results, self._errors):
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.close()
+
+    def abort(self) -> None:
+        """Interrupted: keep complete JSONL lines, drop any half-written video."""
+        if self._video is not None:
+            self._video.discard()
+            self._video = None
+        for handle in (self._results, self._errors):
+            handle.close()
+
+
+def annotated_image_rel(rel: str) -> str:
+    """Annotated image path for an input: same relative path, PNG if the format is unusual."""
+    path = PurePosixPath(rel)
+    return (
+        rel if path.suffix.lower() in _KEEP_IMAGE_SUFFIXES else path.with_suffix(".png").as_posix()
+    )
+
+
+def annotated_video_rel(rel: str) -> str:
+    """Annotated video path for an input video: same relative path, always ``.mp4``."""
+    return PurePosixPath(rel).with_suffix(".mp4").as_posix()
+
+
+class _VideoOut:
+    """An mp4 being written for one source; renamed into place only when complete."""
+
+    def __init__(self, source: str, target: Path, fps: float | None) -> None:
+        self.source = source
+        self.target = target
+        self.fps = fps or 25.0
+        self.tmp = temp_path_for(target)
+        self._writer: cv2.VideoWriter | None = None
+
+    def write(self, rgb: np.ndarray) -> None:
+        if self._writer is None:
+            height, width = rgb.shape[:2]
+            fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]
+            self._writer = cv2.VideoWriter(str(self.tmp), fourcc, self.fps, (width, height))
+        self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+    def finish(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            os.replace(self.tmp, self.target)
+        else:
+            self.discard()
+
+    def discard(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+        self.tmp.unlink(missing_ok=True)

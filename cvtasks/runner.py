@@ -1,0 +1,174 @@
+"""Run one task end to end: inputs -> predictor -> engine -> sinks, with progress on stderr.
+
+This is what the CLI commands and ``cvtasks run job.yaml`` call; it returns a summary and
+leaves the exit code to the caller.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.markup import escape
+
+from cvtasks.config import BaseConfig
+from cvtasks.engine import Engine, RunStats
+from cvtasks.io.outdir import check_resume_compatible, read_done, write_config
+from cvtasks.io.sinks import OutDirSink, StdoutSink
+from cvtasks.io.sources import InputItem, expand_inputs
+from cvtasks.tasks.base import Predictor
+from cvtasks.tasks.registry import TaskSpec
+from cvtasks.types import Failure
+
+
+@dataclass
+class RunSummary:
+    """What happened in one run (the CLI turns it into an exit code)."""
+
+    stats: RunStats
+    inputs: int
+    load_s: float
+    wall_s: float
+    stopped_early: bool = False  # stdout closed and nothing else to write
+
+
+def default_format(stream: TextIO) -> str:
+    """``table`` for a person at a terminal, ``jsonl`` for pipes and files."""
+    try:
+        return "table" if stream.isatty() else "jsonl"
+    except (AttributeError, ValueError):
+        return "jsonl"
+
+
+def collect_inputs(cfg: BaseConfig, stdin: TextIO | None = None) -> list[InputItem]:
+    """Expand ``cfg.inputs`` (usage error before any model loads), excluding ``--out``."""
+    exclude = Path(cfg.out) if cfg.out else None
+    return expand_inputs(cfg.inputs, stdin=stdin, exclude=exclude)
+
+
+def load_predictor(spec: TaskSpec, cfg: BaseConfig) -> Predictor:
+    """Resolve the device and build the task's predictor (downloads weights if needed)."""
+    from cvtasks.device import resolve_device
+
+    device = resolve_device(cfg.device)
+    predictor: Predictor = spec.load_predictor_class()(cfg, device)
+    return predictor
+
+
+def run_task(
+    spec: TaskSpec,
+    cfg: BaseConfig,
+    *,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> RunSummary:
+    """Run ``spec`` over ``cfg.inputs``, writing stdout and ``--out`` as configured."""
+    t_start = time.perf_counter()
+    out_stream = stdout if stdout is not None else sys.stdout
+    console = Console(file=stderr if stderr is not None else sys.stderr)
+    items = collect_inputs(cfg, stdin)
+    out = Path(cfg.out) if cfg.out else None
+    done: set[Any] = set()
+    if out is not None and cfg.resume:
+        check_resume_compatible(out, spec.name, cfg)
+        done = read_done(out)
+    predictor = load_predictor(spec, cfg)
+    load_s = time.perf_counter() - t_start
+    if out is not None:
+        write_config(out, spec.name, cfg)
+    fmt = cfg.format or default_format(out_stream)
+    stdout_sink = StdoutSink(fmt, spec.name, predictor.model_name, out_stream)
+    out_sink = (
+        OutDirSink(
+            out, spec.name, predictor.model_name, save_images=cfg.save_images, append=cfg.resume
+        )
+        if out is not None
+        else None
+    )
+    engine = Engine(
+        predictor,
+        items,
+        batch_size=cfg.batch_size,
+        workers=cfg.workers,
+        vid_stride=cfg.vid_stride,
+        max_pixels=cfg.max_image_pixels,
+        keep_images=cfg.save_images and out is not None,
+        done=done,
+    )
+    sinks = [s for s in (stdout_sink, out_sink) if s is not None]
+    stopped_early = False
+    try:
+        with _progress(console, len(items), enabled=not cfg.quiet) as advance:
+            current: str | None = None
+            for frame, outcome in engine:
+                if frame.source != current:
+                    if current is not None:
+                        advance()
+                    current = frame.source
+                if isinstance(outcome, Failure):
+                    where = frame.source if frame.index is None else f"{frame.source}#{frame.index}"
+                    console.print(
+                        f"[red]error[/red]: {escape(where)}: {escape(outcome.error)}",
+                        highlight=False,
+                        soft_wrap=True,
+                    )
+                for sink in sinks:
+                    sink.write(frame, outcome)
+                if stdout_sink.closed and out_sink is None:
+                    stopped_early = True
+                    break
+            if current is not None:
+                advance()
+    except BaseException:
+        for sink in sinks:
+            sink.abort()
+        raise
+    for sink in sinks:
+        sink.close()
+    summary = RunSummary(
+        engine.stats, len(items), load_s, time.perf_counter() - t_start, stopped_early
+    )
+    if not cfg.quiet:
+        console.print(format_timing(spec.name, summary), highlight=False, soft_wrap=True)
+    return summary
+
+
+def format_timing(task: str, summary: RunSummary) -> str:
+    """One line of throughput and per-stage milliseconds for stderr."""
+    stats = summary.stats
+    ms = stats.per_frame_ms()
+    rate = stats.processed / max(summary.wall_s - summary.load_s, 1e-9)
+    parts = [
+        f"{task}: {stats.processed} done, {stats.failed} failed"
+        + (f", {stats.skipped} skipped (resume)" if stats.skipped else "")
+        + f" in {summary.wall_s:.2f} s ({rate:.1f}/s after {summary.load_s:.2f} s setup)",
+        "per image: " + ", ".join(f"{k} {v:.1f} ms" for k, v in ms.items()),
+    ]
+    return " | ".join(parts)
+
+
+@contextmanager
+def _progress(console: Console, total: int, *, enabled: bool) -> Iterator[Any]:
+    """A rich progress bar on stderr when it is a terminal; otherwise a no-op."""
+    if not enabled or not console.is_terminal:
+        yield lambda: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task_id = progress.add_task("inputs", total=total)
+        yield lambda: progress.advance(task_id)

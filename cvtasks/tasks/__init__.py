@@ -1,0 +1,1 @@
+"""Task families. This package's ``__init__`` and :mod:`registry` stay free of torch imports."""

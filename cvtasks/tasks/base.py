@@ -1,0 +1,73 @@
+"""The contract between a task and the task-agnostic engine."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from PIL import Image
+
+from cvtasks.config import BaseConfig
+from cvtasks.errors import UsageError
+from cvtasks.types import Frame, Result
+
+
+class Predictor(ABC):
+    """Owns a model and what is specific to its task: preprocess, forward, postprocess.
+
+    ``preprocessor()`` runs in DataLoader workers; ``infer`` runs under
+    ``torch.inference_mode`` in the main process.
+    """
+
+    task: ClassVar[str]
+
+    def __init__(self, cfg: BaseConfig, device: torch.device) -> None:
+        self.cfg = cfg
+        self.device = device
+
+    @property
+    def model_name(self) -> str:
+        return self.cfg.model
+
+    @abstractmethod
+    def preprocessor(self) -> Callable[[Image.Image], Any]:
+        """A picklable callable turning one decoded RGB image into the model's input.
+
+        It runs in DataLoader workers, so it must not hold the model or touch the device.
+        """
+
+    def collate(self, inputs: Sequence[Any]) -> Any:
+        """Combine preprocessed inputs into one batch (default: stack same-size tensors)."""
+        return torch.stack(list(inputs))
+
+    @abstractmethod
+    def infer(self, batch: Any) -> Any:
+        """Run the model on a collated batch already moved to the device."""
+
+    @abstractmethod
+    def postprocess(self, outputs: Any, frames: Sequence[Frame]) -> list[Result]:
+        """Turn model outputs into one result per frame, in original-image coordinates."""
+
+    def to_device(self, batch: Any) -> Any:
+        """Move a collated batch to the predictor's device."""
+        if isinstance(batch, torch.Tensor):
+            return batch.to(self.device, non_blocking=True)
+        return [b.to(self.device, non_blocking=True) for b in batch]
+
+
+def read_labels(path: str | Path) -> list[str]:
+    """Class names from a text file, one per line (blank lines are skipped)."""
+    p = Path(path)
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read labels file {p}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"labels file {p} is not UTF-8 text") from None
+    labels = [line.strip() for line in lines if line.strip()]
+    if not labels:
+        raise UsageError(f"labels file {p} has no labels")
+    return labels

@@ -1,0 +1,153 @@
+"""Image classification with any torchvision classifier.
+
+Preprocessing is the weights' own ``transforms()`` and the labels are the weights'
+``meta["categories"]`` (also for weight files and random init, which use the DEFAULT entry),
+unless ``--labels`` names your own classes, which sets a head of that many outputs.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torchvision
+from PIL import Image
+from torch import nn
+from torchvision.models import get_model
+
+from cvtasks.errors import UsageError
+from cvtasks.render.draw import draw_text_panel
+from cvtasks.tasks.base import Predictor, read_labels
+from cvtasks.tasks.registry import ClassifyConfig
+from cvtasks.types import Frame, Result
+from cvtasks.weights import (
+    ResolvedWeights,
+    check_model_name,
+    load_into,
+    load_weights,
+    resolve_weights,
+)
+
+
+@dataclass
+class ClassPrediction:
+    """One ranked class: its name, index in the model's output and softmax probability."""
+
+    label: str
+    index: int
+    score: float
+
+
+@dataclass
+class ClassifyResult:
+    """Top-k classes of one image, highest probability first."""
+
+    predictions: list[ClassPrediction]
+
+    def to_record(self) -> dict[str, Any]:
+        return {"predictions": [asdict(p) for p in self.predictions]}
+
+    def summary(self) -> str:
+        return ", ".join(f"{p.label} {p.score:.3f}" for p in self.predictions[:3])
+
+    def annotate(self, image: np.ndarray) -> np.ndarray:
+        lines = [f"{p.label}  {p.score:.2f}" for p in self.predictions]
+        return draw_text_panel(image, lines)
+
+
+def classification_models() -> list[str]:
+    """Every classifier torchvision lists (``torchvision.models``, no detection/video/...)."""
+    return list(torchvision.models.list_models(module=torchvision.models))
+
+
+def _has_aux_heads(state: Mapping[str, torch.Tensor]) -> bool:
+    return any(k.startswith(("aux1.", "aux2.", "AuxLogits.")) for k in state)
+
+
+def architecture_kwargs(
+    name: str, resolved: ResolvedWeights, state: Mapping[str, torch.Tensor] | None
+) -> dict[str, Any]:
+    """Builder arguments that torchvision derives from pretrained weights.
+
+    torchvision's builders change the architecture when given weights (it calls this
+    ``_ovewrite_named_param``); we build with ``weights=None`` and load the state dict
+    ourselves (``weights_only=True``), so we pass the same arguments explicitly:
+    GoogLeNet/Inception normalise their input themselves and keep their auxiliary heads,
+    ViT and MaxViT take their input size from ``meta["min_size"]``.
+    """
+    meta = resolved.member.meta
+    if name in ("googlenet", "inception_v3"):
+        return {
+            "transform_input": True,
+            "aux_logits": state is None or _has_aux_heads(state),
+            "init_weights": state is None,
+        }
+    if name.startswith("vit_"):
+        return {"image_size": meta["min_size"][0]}
+    if name.startswith("maxvit_"):
+        return {"input_size": meta["min_size"]}
+    return {}
+
+
+def build_classifier(name: str, resolved: ResolvedWeights, num_classes: int) -> nn.Module:
+    """Build ``name`` with ``num_classes`` outputs and load the resolved weights (if any)."""
+    state = load_weights(resolved)
+    kwargs = architecture_kwargs(name, resolved, state)
+    if resolved.kind == "none":
+        warnings.warn(
+            f"--weights none: {name} has random weights; its predictions are meaningless",
+            stacklevel=2,
+        )
+    model = get_model(name, weights=None, num_classes=num_classes, **kwargs)
+    if state is not None:
+        load_into(model, state, resolved.describe())
+    return model.eval()
+
+
+class ClassifyPredictor(Predictor):
+    """Softmax top-k over a torchvision classifier's logits."""
+
+    task = "classify"
+
+    def __init__(self, cfg: ClassifyConfig, device: torch.device) -> None:
+        super().__init__(cfg, device)
+        check_model_name(cfg.model, torchvision.models, "classify")
+        self.weights = resolve_weights(cfg.model, cfg.weights)
+        self.labels = self._labels(cfg)
+        self.top_k = min(cfg.top_k, len(self.labels))
+        self.transforms = self.weights.member.transforms()
+        self.model = build_classifier(cfg.model, self.weights, len(self.labels)).to(device)
+
+    def _labels(self, cfg: ClassifyConfig) -> list[str]:
+        categories = self.weights.categories
+        if cfg.labels is None:
+            return categories
+        labels = read_labels(cfg.labels)
+        if self.weights.kind == "pretrained" and len(labels) != len(categories):
+            raise UsageError(
+                f"--labels has {len(labels)} names but {self.weights.member} predicts "
+                f"{len(categories)} classes; pass your fine-tuned weights with --weights FILE"
+            )
+        return labels
+
+    def preprocessor(self) -> Callable[[Image.Image], torch.Tensor]:
+        return self.transforms
+
+    def infer(self, batch: torch.Tensor) -> torch.Tensor:
+        logits = self.model(batch)
+        return logits.float().softmax(dim=1)
+
+    def postprocess(self, outputs: torch.Tensor, frames: Sequence[Frame]) -> list[Result]:
+        scores, indices = outputs.topk(self.top_k, dim=1)
+        results: list[Result] = []
+        for row_scores, row_indices in zip(scores.tolist(), indices.tolist(), strict=True):
+            preds = [
+                ClassPrediction(self.labels[i], int(i), round(float(s), 6))
+                for s, i in zip(row_scores, row_indices, strict=True)
+            ]
+            results.append(ClassifyResult(preds))
+        return results

@@ -1,0 +1,73 @@
+"""Light data types shared by the engine, tasks and sinks (no torch here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass
+class Frame:
+    """One image, or one frame of a video, as it flows from a source to the sinks."""
+
+    source: str  # the input path as given, or as found in a folder
+    index: int | None  # video frame number (0-based), None for still images
+    width: int = 0  # original (upright) size in pixels; 0 when decoding failed
+    height: int = 0
+    rel: str = ""  # output path relative to --out, mirroring the input
+    image: np.ndarray | None = None  # RGB uint8 HxWx3, kept only when annotating
+    fps: float | None = None  # video frames: frames per second of the source
+    resumed: bool = False  # already in results.jsonl: re-rendered, not re-recorded
+
+    @property
+    def key(self) -> tuple[str, int | None]:
+        """Identity of this frame in results.jsonl (used by --resume)."""
+        return (self.source, self.index)
+
+
+@runtime_checkable
+class Result(Protocol):
+    """What every task's result dataclass provides."""
+
+    def to_record(self) -> dict[str, Any]:
+        """Task-specific fields of the JSON record (e.g. ``predictions``)."""
+        ...
+
+    def summary(self) -> str:
+        """One short line for the console table."""
+        ...
+
+    def annotate(self, image: np.ndarray) -> np.ndarray:
+        """Draw this result on an RGB uint8 image and return the annotated copy."""
+        ...
+
+
+@dataclass
+class Failure:
+    """An input (or frame) that could not be processed, with a one-line reason."""
+
+    error: str
+
+
+Outcome = Result | Failure
+
+
+def make_record(frame: Frame, task: str, model: str, result: Result) -> dict[str, Any]:
+    """The JSON record of one processed frame (CONVENTIONS.md field order)."""
+    record: dict[str, Any] = {
+        "source": frame.source,
+        "frame": frame.index,
+        "task": task,
+        "model": model,
+        "width": frame.width,
+        "height": frame.height,
+    }
+    record.update(result.to_record())
+    return record
+
+
+def make_error_record(frame: Frame, failure: Failure) -> dict[str, Any]:
+    """The JSON record of a failed input, as written to errors.jsonl."""
+    return {"source": frame.source, "frame": frame.index, "error": failure.error}

@@ -1,0 +1,280 @@
+"""Weights resolution for torchvision models: enum name | DEFAULT | file | none.
+
+Pretrained files are downloaded into torch hub's cache (``$TORCH_HOME/hub/checkpoints``) with
+the SHA-256 prefix in their name checked, and every file is loaded with
+``torch.load(weights_only=True)`` or safetensors, so no pickle code runs. When a file is
+neither cached nor downloadable, :class:`WeightsUnavailableError` (exit 3) says how to fix it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import torch
+from torchvision.models import get_model_weights, list_models
+from torchvision.models._api import WeightsEnum
+
+from cvtasks.config import suggest
+from cvtasks.errors import UsageError, WeightsError, WeightsUnavailableError
+
+OFFLINE_ENV = "CVTASKS_OFFLINE"
+DOWNLOAD_TIMEOUT_S = 20.0
+_HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,})\.")
+_FILE_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt")
+_NONE_SPECS = {"none", "null", "random"}
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    """What ``--weights`` resolved to for one model.
+
+    ``member`` always provides preprocessing and metadata: the requested enum member, or the
+    model's DEFAULT member when the weights come from a file or are random.
+    """
+
+    model: str
+    kind: str  # "pretrained" | "file" | "none"
+    member: WeightsEnum
+    path: Path | None  # cache file (pretrained) or the user's file
+
+    @property
+    def categories(self) -> list[str]:
+        return list(self.member.meta.get("categories") or [])
+
+    def describe(self) -> str:
+        if self.kind == "pretrained":
+            return str(self.member)
+        if self.kind == "file":
+            return str(self.path)
+        return "none (random init)"
+
+
+def available_models(module: Any) -> list[str]:
+    """Names of the torchvision builders in ``module`` (e.g. ``torchvision.models``)."""
+    return list(list_models(module=module))
+
+
+def check_model_name(name: str, module: Any, task: str) -> None:
+    """Raise a usage error naming close matches when ``name`` is not a model of ``task``."""
+    names = available_models(module)
+    if name not in names:
+        raise UsageError(
+            f"unknown {task} model '{name}'" + suggest(name, names) + "; see `cvtasks models list "
+            f"--task {task}`"
+        )
+
+
+def weights_enum(model: str) -> type[WeightsEnum]:
+    """The torchvision weights enum of a builder (e.g. ``ResNet50_Weights`` for resnet50)."""
+    try:
+        return get_model_weights(model)
+    except (ValueError, KeyError):
+        raise UsageError(f"model '{model}' has no pretrained weights in torchvision") from None
+
+
+def is_file_spec(spec: str) -> bool:
+    """Whether a ``--weights`` value names a file rather than an enum member."""
+    return (
+        os.sep in spec
+        or "/" in spec
+        or spec.lower().endswith(_FILE_SUFFIXES)
+        or Path(spec).is_file()
+    )
+
+
+def resolve_weights(model: str, spec: str) -> ResolvedWeights:
+    """Resolve ``--weights`` for ``model`` without downloading or loading anything."""
+    enum_cls = weights_enum(model)
+    default = enum_cls["DEFAULT"]
+    text = spec.strip()
+    if text.lower() in _NONE_SPECS:
+        return ResolvedWeights(model, "none", default, None)
+    if is_file_spec(text):
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise UsageError(f"weights file not found: {path}")
+        return ResolvedWeights(model, "file", default, path)
+    name = text.split(".", 1)[1] if text.startswith(enum_cls.__name__ + ".") else text
+    if name.upper() == "DEFAULT":
+        name = "DEFAULT"
+    if name not in enum_cls.__members__:
+        members = [m for m in enum_cls.__members__ if m != "DEFAULT"]
+        raise UsageError(
+            f"unknown weights '{spec}' for {model}"
+            + suggest(name, members)
+            + f"; choose DEFAULT, {', '.join(members)}, a file, or none"
+        )
+    return ResolvedWeights(model, "pretrained", enum_cls[name], cache_path(enum_cls[name]))
+
+
+def cache_path(member: WeightsEnum) -> Path:
+    """Where torch hub caches a pretrained file (respects ``$TORCH_HOME``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(member.url).path)
+
+
+def is_cached(member: WeightsEnum) -> bool:
+    return cache_path(member).is_file()
+
+
+def _unavailable_message(model: str, member: WeightsEnum, reason: str) -> str:
+    target = cache_path(member)
+    return (
+        f"weights {member} for {model} are not cached and cannot be downloaded ({reason}).\n"
+        "Fix it in one of these ways:\n"
+        f"  - on a machine with internet access run: cvtasks models pull {model}\n"
+        f"  - or place the file {member.url}\n    at {target}\n"
+        "  - or pass a local file: --weights path/to/weights.pth (or .safetensors)"
+    )
+
+
+def download(url: str, dest: Path, *, timeout: float = DOWNLOAD_TIMEOUT_S) -> None:
+    """Download ``url`` to ``dest`` atomically, checking the SHA-256 prefix in the file name.
+
+    Raises ``OSError`` (network) or :class:`WeightsError` (hash mismatch).
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    match = _HASH_IN_NAME.search(dest.name)
+    digest = hashlib.sha256()
+    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".partial", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            total = int(resp.headers.get("Content-Length") or 0)
+            done = 0
+            while chunk := resp.read(1 << 20):
+                out.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                if sys.stderr.isatty() and total:
+                    print(f"\r  {dest.name}: {done * 100 // total}%", end="", file=sys.stderr)
+        if sys.stderr.isatty() and total:
+            print(file=sys.stderr)
+        if match and not digest.hexdigest().startswith(match.group(1)):
+            raise WeightsError(
+                f"downloaded file {url} does not match its hash {match.group(1)} "
+                f"(got {digest.hexdigest()[: len(match.group(1))]}); try again"
+            )
+        os.replace(tmp_name, dest)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+
+
+def fetch(resolved: ResolvedWeights) -> Path:
+    """Make sure a pretrained file is in the cache, downloading it if allowed; return its path."""
+    assert resolved.kind == "pretrained"
+    member, target = resolved.member, cache_path(resolved.member)
+    if target.is_file():
+        return target
+    if os.environ.get(OFFLINE_ENV, "").lower() in ("1", "true", "yes"):
+        raise WeightsUnavailableError(
+            _unavailable_message(resolved.model, member, f"{OFFLINE_ENV} is set")
+        )
+    print(f"downloading {member.url} -> {target}", file=sys.stderr)
+    try:
+        download(member.url, target)
+    except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise WeightsUnavailableError(
+            _unavailable_message(resolved.model, member, f"download failed: {reason}")
+        ) from None
+    return target
+
+
+def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Load a state dict from ``.safetensors`` or a torch file with ``weights_only=True``.
+
+    Accepts checkpoints that wrap the state dict under ``state_dict``/``model`` and strips a
+    ``module.`` prefix (DataParallel). Anything else is a :class:`WeightsError` (exit 3).
+    """
+    try:
+        if path.suffix.lower() == ".safetensors":
+            from safetensors.torch import load_file
+
+            obj: Any = load_file(str(path), device="cpu")
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling refusals, truncated zips, bad headers
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            raise WeightsError(
+                f"refused to load {path}: it contains Python objects, not only tensors, and "
+                "loading it could run code. Save `model.state_dict()` instead (torch.save or "
+                "safetensors)."
+            ) from None
+        raise WeightsError(f"cannot read weights file {path}: {text}") from None
+    return _as_state_dict(obj, path)
+
+
+def _as_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+    if isinstance(obj, Mapping):
+        for key in ("state_dict", "model_state_dict", "model"):
+            inner = obj.get(key)
+            if (
+                isinstance(inner, Mapping)
+                and inner
+                and all(isinstance(v, torch.Tensor) for v in inner.values())
+            ):
+                obj = inner
+                break
+    if not isinstance(obj, Mapping) or not obj:
+        raise WeightsError(f"{path} does not hold a state dict (a mapping of names to tensors)")
+    bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise WeightsError(f"{path}: entries that are not tensors: {', '.join(map(str, bad[:5]))}")
+    state = {str(k): v for k, v in obj.items()}
+    if all(k.startswith("module.") for k in state):
+        state = {k[len("module.") :]: v for k, v in state.items()}
+    return state
+
+
+def load_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], origin: str) -> None:
+    """Strictly load ``state`` into ``model``; mismatches become a readable WeightsError."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or shapes:
+        parts = []
+        if shapes:
+            parts.append(f"{len(shapes)} shape mismatches, e.g. {'; '.join(shapes[:3])}")
+        if missing:
+            parts.append(f"{len(missing)} missing keys, e.g. {', '.join(missing[:3])}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys, e.g. {', '.join(unexpected[:3])}")
+        raise WeightsError(
+            f"weights {origin} do not fit this model ({'; '.join(parts)}). Check --model, and "
+            "--labels for the number of classes."
+        )
+    model.load_state_dict(state, strict=True)
+
+
+def load_weights(resolved: ResolvedWeights) -> dict[str, torch.Tensor] | None:
+    """The state dict for ``resolved`` (downloading pretrained files), or None for random init."""
+    if resolved.kind == "none":
+        return None
+    if resolved.kind == "pretrained":
+        path = fetch(resolved)
+        try:
+            return load_state_dict(path)
+        except WeightsError as exc:
+            raise WeightsError(
+                f"{exc}\nThe cached file may be corrupt: delete {path} and run "
+                f"`cvtasks models pull {resolved.model}`."
+            ) from None
+    assert resolved.path is not None
+    return load_state_dict(resolved.path)
