@@ -402,9 +402,9 @@ def _yaml_value(value: Any) -> str:
     return text[:-4].strip() if text.endswith("\n...") else text.removesuffix("...").strip()
 
 
-def dump_config(cfg: BaseConfig, task: str, *, comments: bool = True) -> str:
+def dump_config(cfg: BaseConfig, task: str, *, comments: bool = True, header: str = "") -> str:
     """A YAML document of every key, each with its help as a comment (for humans and --out)."""
-    lines = [f"task: {task}"]
+    lines = [f"# {line}" for line in header.splitlines()] + [f"task: {task}"]
     panel = None
     for f in config_fields(type(cfg)):
         meta = meta_of(f)

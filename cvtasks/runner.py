@@ -102,7 +102,8 @@ def run_task(
         keep_images=cfg.save_images and out is not None,
         done=done,
     )
-    sinks = [s for s in (stdout_sink, out_sink) if s is not None]
+    # The --out files first: whatever reached stdout is already persisted.
+    sinks = [s for s in (out_sink, stdout_sink) if s is not None]
     stopped_early = False
     try:
         with _progress(console, len(items), enabled=not cfg.quiet) as advance:

@@ -27,6 +27,7 @@ from torchvision.models._api import WeightsEnum
 
 from cvtasks.config import suggest
 from cvtasks.errors import UsageError, WeightsError, WeightsUnavailableError
+from cvtasks.log import info
 
 OFFLINE_ENV = "CVTASKS_OFFLINE"
 DOWNLOAD_TIMEOUT_S = 20.0
@@ -180,7 +181,7 @@ def fetch(resolved: ResolvedWeights) -> Path:
         raise WeightsUnavailableError(
             _unavailable_message(resolved.model, member, f"{OFFLINE_ENV} is set")
         )
-    print(f"downloading {member.url} -> {target}", file=sys.stderr)
+    info(f"downloading {member.url} -> {target}")
     try:
         download(member.url, target)
     except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
@@ -206,12 +207,14 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # unpickling refusals, truncated zips, bad headers
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+        if re.search(r"unsupported global|unsupported class", str(exc), re.IGNORECASE):
             raise WeightsError(
                 f"refused to load {path}: it contains Python objects, not only tensors, and "
                 "loading it could run code. Save `model.state_dict()` instead (torch.save or "
                 "safetensors)."
             ) from None
+        if "Weights only load failed" in text:
+            text = "not a valid torch checkpoint"
         raise WeightsError(f"cannot read weights file {path}: {text}") from None
     return _as_state_dict(obj, path)
 

@@ -18,4 +18,8 @@ config_app = typer.Typer(help="Show task configs.", no_args_is_help=True)
 def show(task: Annotated[str, typer.Argument(help="Task name, e.g. classify.")]) -> None:
     """Print the default config of TASK as commented YAML (a starting point for -c FILE)."""
     spec = get_task(task)
-    print(dump_config(spec.config_cls(), spec.name), end="")
+    header = (
+        f"Default config of `cvtasks {spec.name}`. Use it with -c FILE (command-line options\n"
+        "win), or as a job with `cvtasks run FILE` once `inputs:` is set."
+    )
+    print(dump_config(spec.config_cls(), spec.name, header=header), end="")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,18 +32,11 @@ def decode_image(path: str | Path, max_pixels: int) -> Image.Image:
         raise ItemError(f"cannot read file: {exc.strerror or exc}") from None
     if size == 0:
         raise ItemError("empty file (0 bytes)")
-    Image.MAX_IMAGE_PIXELS = max_pixels  # PIL itself refuses at twice this; we refuse above it
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(p)
+        image = _open_unguarded(p)
     except UnidentifiedImageError:
         hint = _PLUGIN_HINTS.get(p.suffix.lower())
-        raise ItemError(
-            f"unsupported format: {hint}" if hint else "not a recognised image"
-        ) from None
-    except Image.DecompressionBombError as exc:
-        raise ItemError(f"image too large: {exc}") from None
+        raise ItemError(f"unsupported format: {hint}" if hint else "not a recognised image") from None
     except OSError as exc:
         raise ItemError(f"cannot open image: {exc}") from None
     with image:
@@ -62,6 +54,17 @@ def decode_image(path: str | Path, max_pixels: int) -> Image.Image:
             raise
         except Exception as exc:  # Pillow raises many types on corrupt data
             raise ItemError(f"corrupt image: {type(exc).__name__}: {exc}") from None
+
+
+def _open_unguarded(path: Path) -> Image.Image:
+    """``Image.open`` (header only) with Pillow's global pixel guard lifted for this call:
+    our own ``max_pixels`` check follows at once, before any pixel data is decoded."""
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        return Image.open(path)
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
 
 
 def _apply_exif_orientation(image: Image.Image) -> Image.Image:

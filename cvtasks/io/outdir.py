@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+from cvtasks import __version__
 from cvtasks.config import BaseConfig, dump_config, load_yaml_file, result_affecting
 from cvtasks.errors import UsageError
 from cvtasks.io.atomic import atomic_write_text
@@ -17,7 +18,8 @@ FrameKey = tuple[str, "int | None"]
 def write_config(out: Path, task: str, cfg: BaseConfig) -> None:
     """Write the resolved config (every key, commented) as ``config.yaml``, atomically."""
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / CONFIG_FILE, dump_config(cfg, task))
+    header = f"Resolved config of this run (cvtasks {__version__}); rerun with `cvtasks run` on it."
+    atomic_write_text(out / CONFIG_FILE, dump_config(cfg, task, header=header))
 
 
 def check_resume_compatible(out: Path, task: str, cfg: BaseConfig) -> None:

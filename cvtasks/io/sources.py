@@ -88,7 +88,8 @@ def _expand_one(
         stream = stdin if stdin is not None else sys.stdin
         if stream.isatty():
             raise UsageError("'-' reads image paths from stdin, but stdin is a terminal")
-        yield from ((line, None) for line in _read_lines(stream))
+        for line in _read_lines(stream):
+            yield from _expand_path(line, exclude)
         return
     if spec.startswith("@") and len(spec) > 1:
         list_path = Path(spec[1:])
@@ -98,8 +99,13 @@ def _expand_one(
         except OSError as exc:
             raise UsageError(f"cannot read list file {list_path}: {exc.strerror or exc}") from None
         for line in lines:
-            yield from _expand_one(line, None, exclude)
+            yield from _expand_path(line, exclude)
         return
+    yield from _expand_path(spec, exclude)
+
+
+def _expand_path(spec: str, exclude: Path | None) -> Iterator[tuple[str, Path | None]]:
+    """A file, a folder (walked) or a glob; lines of list files and stdin come here too."""
     path = Path(spec)
     if path.is_dir():
         for found in _walk_folder(path, exclude):
@@ -114,7 +120,7 @@ def _expand_one(
             raise UsageError(f"no files match {spec!r}")
         for match in matches:
             if Path(match).is_dir():
-                yield from _expand_one(match, None, exclude)
+                yield from _expand_path(match, exclude)
             elif _is_media(Path(match)):
                 yield match, None
         return

@@ -7,7 +7,6 @@ unless ``--labels`` names your own classes, which sets a head of that many outpu
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -20,6 +19,7 @@ from torch import nn
 from torchvision.models import get_model
 
 from cvtasks.errors import UsageError
+from cvtasks.log import warn
 from cvtasks.render.draw import draw_text_panel
 from cvtasks.tasks.base import Predictor, read_labels
 from cvtasks.tasks.registry import ClassifyConfig
@@ -98,10 +98,7 @@ def build_classifier(name: str, resolved: ResolvedWeights, num_classes: int) -> 
     state = load_weights(resolved)
     kwargs = architecture_kwargs(name, resolved, state)
     if resolved.kind == "none":
-        warnings.warn(
-            f"--weights none: {name} has random weights; its predictions are meaningless",
-            stacklevel=2,
-        )
+        warn(f"--weights none: {name} has random weights; its predictions are meaningless")
     model = get_model(name, weights=None, num_classes=num_classes, **kwargs)
     if state is not None:
         load_into(model, state, resolved.describe())

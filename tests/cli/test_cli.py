@@ -1,0 +1,241 @@
+"""The CLI contract: fast help, exit codes, stdout formats, --out files, resume, stdin, video."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from helpers import jsonl
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(args, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cvtasks", *map(str, args)], capture_output=True,
+                          text=True, timeout=300, **kw)
+
+
+def test_help_and_version_do_not_import_torch():
+    code = ("import sys, cvtasks.cli.app as a\n"
+            "for argv in (['cvtasks', '--help'], ['cvtasks', '--version']):\n"
+            "    sys.argv = argv\n"
+            "    try: a.main()\n"
+            "    except SystemExit: pass\n"
+            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip().endswith("NO-TORCH")
+    for command in ("classify", "run", "models", "config"):
+        assert command in out.stdout
+    assert "cvtasks 0.1.0" in out.stdout
+
+
+def test_python_dash_m_and_version():
+    result = run(["--version"])
+    assert result.returncode == 0 and result.stdout.strip() == "cvtasks 0.1.0"
+
+
+def test_unknown_model_is_exit_2_with_suggestion(cli, photos):
+    result = cli(["classify", photos["chelsea"], "-m", "resnet5"])
+    assert result.exit_code == 2
+    assert "unknown classify model 'resnet5'" in result.stderr and "did you mean" in result.stderr
+
+
+def test_unknown_device_is_exit_2(cli, photos, r18_file):
+    result = cli(["classify", photos["chelsea"], "-m", "resnet18", "-w", r18_file, "--device", "tpu"])
+    assert result.exit_code == 2 and "unknown device 'tpu'" in result.stderr
+
+
+def test_offline_default_weights_is_exit_3_quickly():
+    start = time.perf_counter()
+    result = run(["classify", ROOT / "examples" / "chelsea.jpg", "-m", "resnet18"])
+    assert result.returncode == 3
+    assert time.perf_counter() - start < 30
+    assert "cvtasks models pull resnet18" in result.stderr
+    assert "resnet18-f37072fd.pth" in result.stderr and "--weights" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_formats(cli, photos, r18_file):
+    base = ["classify", photos["chelsea"], photos["coffee"], "-m", "resnet18", "-w", r18_file,
+            "--top-k", "2", "-q"]
+    as_json = json.loads(cli([*base, "-f", "json"]).stdout)
+    assert [len(r["predictions"]) for r in as_json] == [2, 2]
+    assert jsonl(cli([*base, "-f", "jsonl"]).stdout) == as_json
+    rows = list(csv.DictReader(io.StringIO(cli([*base, "-f", "csv"]).stdout)))
+    assert [(r["source"], r["rank"], r["label"]) for r in rows] == [
+        (rec["source"], str(i + 1), p["label"]) for rec in as_json for i, p in enumerate(rec["predictions"])]
+    assert float(rows[0]["score"]) == pytest.approx(as_json[0]["predictions"][0]["score"])
+    table = cli([*base, "-f", "table"]).stdout
+    assert "chelsea.jpg" in table and as_json[0]["predictions"][0]["label"] in table
+
+
+def test_default_format_is_jsonl_when_piped(photos, r18_file):
+    result = run(["classify", photos["chelsea"], "-m", "resnet18", "-w", r18_file, "-q"])
+    assert result.returncode == 0
+    assert jsonl(result.stdout)[0]["source"] == str(photos["chelsea"])
+
+
+def test_out_dir_bad_inputs_and_exit_1(cli, photos, r18_file, tmp_path):
+    inputs = tmp_path / "in"
+    (inputs / "sub").mkdir(parents=True)
+    Image.open(photos["chelsea"]).save(inputs / "sub" / "cat.jpg")
+    Image.open(photos["coffee"]).convert("RGBA").save(inputs / "cup.png")
+    (inputs / "empty.jpg").write_bytes(b"")
+    (inputs / "fake.jpg").write_text("<html></html>")
+    out = tmp_path / "out"
+    result = cli(["classify", inputs, "-m", "resnet18", "-w", r18_file, "-o", out, "--save-images",
+                  "-f", "jsonl", "-q"])
+    assert result.exit_code == 1
+    assert f"{inputs}/empty.jpg: empty file" in result.stderr
+    records = jsonl(result.stdout)
+    assert [r["source"] for r in records] == [f"{inputs}/cup.png", f"{inputs}/sub/cat.jpg"]
+    assert jsonl((out / "results.jsonl").read_text()) == records
+    errors = jsonl((out / "errors.jsonl").read_text())
+    assert [(e["source"], e["frame"]) for e in errors] == [(f"{inputs}/empty.jpg", None), (f"{inputs}/fake.jpg", None)]
+    assert all(e["error"] for e in errors)
+    annotated = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert annotated == ["config.yaml", "errors.jsonl", "in/cup.png", "in/sub/cat.jpg", "results.jsonl"]
+    assert Image.open(out / "in/sub/cat.jpg").size == (451, 300)
+    assert yaml.safe_load((out / "config.yaml").read_text())["model"] == "resnet18"
+    assert not list(out.rglob(".*.tmp*"))
+
+
+def test_annotated_image_differs_only_in_label_panel(cli, photos, r18_file, tmp_path):
+    out = tmp_path / "out"
+    cli(["classify", photos["coffee"], "-m", "resnet18", "-w", r18_file, "-o", out, "--save-images",
+         "-q", "-f", "jsonl"])
+    original = np.asarray(Image.open(photos["coffee"])).astype(int)
+    annotated = np.asarray(Image.open(out / photos["coffee"].name)).astype(int)
+    changed = np.abs(annotated - original).max(axis=2) > 40
+    ys, xs = np.nonzero(changed)
+    assert changed.sum() > 500  # a label panel was drawn
+    assert ys.max() < 200 and xs.min() < 10  # in the top-left corner only
+
+
+def test_resume_skips_done_and_refuses_changed_config(cli, photos, r18_file, tmp_path):
+    out = tmp_path / "out"
+    base = ["-m", "resnet18", "-w", r18_file, "-o", out, "-q", "-f", "jsonl"]
+    first = cli(["classify", photos["chelsea"], photos["coffee"], *base])
+    assert first.exit_code == 0
+    with (out / "results.jsonl").open("a") as handle:
+        handle.write('{"source": "torn')  # a kill -9 in the middle of a line
+    second = cli(["classify", photos["chelsea"], photos["coffee"], photos["astronaut"], *base, "--resume"])
+    assert second.exit_code == 0
+    assert [r["source"] for r in jsonl(second.stdout)] == [str(photos["astronaut"])]
+    final = jsonl((out / "results.jsonl").read_text())
+    assert sorted(r["source"] for r in final) == sorted(str(p) for p in photos.values())
+    changed = cli(["classify", photos["chelsea"], *base, "--resume", "--top-k", "3"])
+    assert changed.exit_code == 2 and "top_k: 5 -> 3" in changed.stderr
+
+
+def test_stdin_paths(cli, photos, r18_file):
+    listing = f"{photos['coffee']}\n{photos['chelsea']}\n"
+    result = cli(["classify", "-", "-m", "resnet18", "-w", r18_file, "-q", "-f", "jsonl"], input=listing)
+    assert [r["source"] for r in jsonl(result.stdout)] == [str(photos["coffee"]), str(photos["chelsea"])]
+
+
+def write_video(path: Path, frames: int, size=(96, 64), fps=10.0) -> None:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for i in range(frames):
+        frame = np.zeros((size[1], size[0], 3), np.uint8)
+        cv2.circle(frame, (10 + 7 * i, 32), 8, (0, 255 - 20 * i, 20 * i), -1)
+        writer.write(frame)
+    writer.release()
+
+
+def test_video_with_stride_and_annotated_mp4(cli, r18_file, tmp_path):
+    video = tmp_path / "clip.mp4"
+    write_video(video, 10)
+    out = tmp_path / "out"
+    result = cli(["classify", video, "-m", "resnet18", "-w", r18_file, "--vid-stride", "3", "-o", out,
+                  "--save-images", "-q", "-f", "jsonl", "-b", "2"])
+    assert result.exit_code == 0, result.stderr
+    records = jsonl(result.stdout)
+    assert [r["frame"] for r in records] == [0, 3, 6, 9]
+    assert all((r["width"], r["height"]) == (96, 64) for r in records)
+    capture = cv2.VideoCapture(str(out / "clip.mp4"))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    assert count == 4
+
+
+def test_unreadable_video_is_an_item_error(cli, r18_file, photos, tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00" * 1000)
+    result = cli(["classify", bad, photos["chelsea"], "-m", "resnet18", "-w", r18_file, "-q", "-f", "jsonl"])
+    assert result.exit_code == 1
+    assert "broken.mp4" in result.stderr
+    assert [r["source"] for r in jsonl(result.stdout)] == [str(photos["chelsea"])]
+
+
+def test_closed_stdout_pipe_exits_quietly(photos, r18_file):
+    cmd = (f"{sys.executable} -m cvtasks classify {photos['chelsea']} {photos['coffee']} "
+           f"{photos['astronaut']} -m resnet18 -w {r18_file} -b 1 -q | head -c 10")
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=120)
+    assert len(result.stdout) == 10
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+    assert result.returncode == 0
+
+
+def test_sigint_exits_130_and_leaves_complete_lines(photos, r18_file, tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(60):
+        Image.open(photos["astronaut"]).save(folder / f"{i:03d}.png")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "cvtasks", "classify", folder, "-m", "resnet18", "-w",
+                             r18_file, "-o", out, "--save-images", "-b", "1", "-q", "-f", "jsonl"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    proc.stdout.readline()  # wait until results flow
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    lines = (out / "results.jsonl").read_text().splitlines()
+    assert 1 <= len(lines) < 60 and all(json.loads(line) for line in lines)
+    assert not [p for p in out.rglob("*") if ".tmp" in p.name]
+    resumed = run(["classify", folder, "-m", "resnet18", "-w", r18_file, "-o", out, "-q", "--resume"])
+    assert resumed.returncode == 0
+    final = [json.loads(line)["source"] for line in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted(final) == sorted(f"{folder}/{i:03d}.png" for i in range(60))
+
+
+def test_models_list_info_pull(cli):
+    listed = jsonl(cli(["models", "list", "--task", "classify", "-f", "jsonl"]).stdout)
+    r18 = next(r for r in listed if r["name"] == "resnet18")
+    assert r18["params_m"] == pytest.approx(11.69, abs=0.01) and r18["gflops"] == pytest.approx(1.814, abs=1e-3)
+    assert r18["metric"] == "ImageNet-1K acc@1" and r18["cached"] is False
+    info = json.loads(cli(["models", "info", "resnet50"]).stdout)
+    assert {w["weights"] for w in info["weights"]} == {"ResNet50_Weights.IMAGENET1K_V1", "ResNet50_Weights.IMAGENET1K_V2"}
+    assert cli(["models", "info", "resnet5"]).exit_code == 2
+    pulled = cli(["models", "pull", "resnet18"])
+    assert pulled.exit_code == 3 and "cvtasks models pull resnet18" in pulled.stderr
+
+
+def test_pull_uses_cache_when_present(cli, r18_file):
+    from cvtasks.weights import cache_path, resolve_weights
+
+    target = cache_path(resolve_weights("resnet18", "IMAGENET1K_V1").member)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(r18_file.read_bytes())
+    try:
+        result = cli(["models", "pull", "resnet18:IMAGENET1K_V1"])
+        assert result.exit_code == 0 and str(target) in result.stdout
+        listed = jsonl(cli(["models", "list", "-f", "jsonl"]).stdout)
+        assert next(r for r in listed if r["name"] == "resnet18")["cached"] is True
+    finally:
+        os.unlink(target)

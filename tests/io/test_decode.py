@@ -1,0 +1,135 @@
+"""Decoding: EXIF orientation, every mode to RGB, size guard, clear errors."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cvtasks.errors import ItemError
+from cvtasks.io.decode import decode_image
+
+LIMIT = 10_000_000
+
+# How a camera stores an upright image for each EXIF orientation (the viewer undoes it):
+# 2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 needs 90 deg clockwise (stored turned
+# counter-clockwise), 7 transverse (anti-diagonal), 8 needs 90 deg counter-clockwise.
+STORED = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1, :],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, 1),
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda a: np.rot90(a, -1),
+}
+
+
+def upright() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (30, 50, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_gives_upright_pixels(tmp_path, orientation):
+    original = upright()
+    stored = np.ascontiguousarray(STORED[orientation](original))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"o{orientation}.png"
+    Image.fromarray(stored).save(path, exif=exif)
+    decoded = np.asarray(decode_image(path, LIMIT))
+    assert decoded.shape == original.shape
+    assert np.array_equal(decoded, original)
+
+
+def test_exif_rotated_jpeg_dimensions(tmp_path):
+    original = upright()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: viewer turns it 90 degrees clockwise
+    path = tmp_path / "r.jpg"
+    Image.fromarray(np.ascontiguousarray(np.rot90(original, 1))).save(path, exif=exif, quality=100)
+    assert decode_image(path, LIMIT).size == (50, 30)
+
+
+def save(tmp_path: Path, image: Image.Image, name: str, **kw) -> Path:
+    path = tmp_path / name
+    image.save(path, **kw)
+    return path
+
+
+def test_modes_become_rgb(tmp_path):
+    gray = Image.fromarray(np.full((4, 4), 77, np.uint8))
+    assert decode_image(save(tmp_path, gray, "l.png"), LIMIT).getpixel((0, 0)) == (77, 77, 77)
+
+    rgba = np.zeros((4, 4, 4), np.uint8)
+    rgba[..., 0] = 200
+    rgba[..., 3] = 0  # fully transparent red -> white background
+    rgba[0, 0, 3] = 255  # one opaque red pixel
+    img = decode_image(save(tmp_path, Image.fromarray(rgba, "RGBA"), "a.png"), LIMIT)
+    assert img.mode == "RGB"
+    assert img.getpixel((0, 0)) == (200, 0, 0) and img.getpixel((1, 1)) == (255, 255, 255)
+
+    la = Image.fromarray(np.stack([np.full((4, 4), 10, np.uint8), np.full((4, 4), 128, np.uint8)], -1), "LA")
+    value = decode_image(save(tmp_path, la, "la.png"), LIMIT).getpixel((0, 0))
+    assert value == (132, 132, 132)  # 10*128/255 + 255*127/255 = 132.0
+
+    pal = Image.new("P", (4, 4), 1)
+    pal.putpalette([0, 0, 0, 10, 20, 30] + [0] * 762)
+    assert decode_image(save(tmp_path, pal, "p.png"), LIMIT).getpixel((0, 0)) == (10, 20, 30)
+    assert decode_image(save(tmp_path, pal, "pt.png", transparency=1), LIMIT).getpixel((0, 0)) == (255, 255, 255)
+
+    cmyk = Image.new("CMYK", (4, 4), (0, 255, 255, 0))
+    assert decode_image(save(tmp_path, cmyk, "c.jpg", quality=100), LIMIT).getpixel((0, 0))[0] > 240
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_sixteen_bit_is_scaled_not_clipped(tmp_path, suffix):
+    values = np.array([[0, 257, 32896, 65535]], np.uint16)
+    path = tmp_path / f"g16{suffix}"
+    Image.fromarray(values).save(path)
+    assert Image.open(path).mode.startswith("I")
+    out = np.asarray(decode_image(path, LIMIT))[0, :, 0]
+    assert out.tolist() == [0, 1, 128, 255]
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+
+
+def test_pixel_bomb_rejected_from_header(tmp_path):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(_png_header_only(100_000, 100_000))
+    with pytest.raises(ItemError, match="too large"):
+        decode_image(path, 178_956_970)
+
+
+def test_limit_is_configurable(tmp_path):
+    path = save(tmp_path, Image.new("RGB", (100, 100)), "x.png")
+    with pytest.raises(ItemError, match="exceeds max_image_pixels=9999"):
+        decode_image(path, 9_999)
+    assert decode_image(path, 10_000).size == (100, 100)
+
+
+def test_broken_files(tmp_path, photos):
+    (tmp_path / "zero.jpg").write_bytes(b"")
+    (tmp_path / "text.jpg").write_text("<html>not an image</html>")
+    (tmp_path / "trunc.jpg").write_bytes(photos["chelsea"].read_bytes()[:5000])
+    png = bytearray(save(tmp_path, Image.new("RGB", (8, 8), (1, 2, 3)), "ok.png").read_bytes())
+    png[-20] ^= 0xFF  # corrupt the IDAT payload/CRC
+    (tmp_path / "crc.png").write_bytes(bytes(png))
+    (tmp_path / "photo.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + b"\x00" * 32)
+    expected = {"zero.jpg": "empty file", "text.jpg": "not a recognised image",
+                "trunc.jpg": "truncated", "crc.png": "corrupt image", "photo.heic": "pillow-heif"}
+    for name, needle in expected.items():
+        with pytest.raises(ItemError, match=needle):
+            decode_image(tmp_path / name, LIMIT)
