@@ -10,8 +10,14 @@ from PIL import Image
 from torchvision.models import get_model, get_model_weights
 
 
-def seeded_state_dict(model: str, path: Path, *, seed: int = 0, num_classes: int | None = None,
-                      head_scale: float = 40.0) -> dict[str, torch.Tensor]:
+def seeded_state_dict(
+    model: str,
+    path: Path,
+    *,
+    seed: int = 0,
+    num_classes: int | None = None,
+    head_scale: float = 40.0,
+) -> dict[str, torch.Tensor]:
     """Save a seeded random state dict of ``model`` (head weights scaled up so that softmax
     probabilities are well separated and top-k ranks are stable)."""
     torch.manual_seed(seed)
@@ -25,8 +31,9 @@ def seeded_state_dict(model: str, path: Path, *, seed: int = 0, num_classes: int
     return state
 
 
-def reference_topk(model: str, weights_file: Path, images: list[Path], k: int,
-                   num_classes: int = 1000) -> list[tuple[list[int], list[float]]]:
+def reference_topk(
+    model: str, weights_file: Path, images: list[Path], k: int, num_classes: int = 1000
+) -> list[tuple[list[int], list[float]]]:
     """torchvision called directly: weights.transforms() + model + softmax, one image at a time."""
     transforms = get_model_weights(model).DEFAULT.transforms()
     net = get_model(model, weights=None, num_classes=num_classes)

@@ -110,9 +110,18 @@ def test_run_job(cli, photos, r18_file, tmp_path):
     job = tmp_path / "job.yaml"
     out = tmp_path / "out"
     job.write_text(
-        yaml.safe_dump({"task": "classify", "inputs": [str(photos["chelsea"]), str(photos["coffee"])],
-                        "model": "resnet18", "weights": str(r18_file), "top_k": 2, "out": str(out),
-                        "quiet": True, "format": "jsonl"})
+        yaml.safe_dump(
+            {
+                "task": "classify",
+                "inputs": [str(photos["chelsea"]), str(photos["coffee"])],
+                "model": "resnet18",
+                "weights": str(r18_file),
+                "top_k": 2,
+                "out": str(out),
+                "quiet": True,
+                "format": "jsonl",
+            }
+        )
     )
     result = cli(["run", job, "--set", "top_k=3"])
     assert result.exit_code == 0, result.stderr
@@ -125,9 +134,14 @@ def test_run_job(cli, photos, r18_file, tmp_path):
 
 @pytest.mark.parametrize(
     ("content", "needle"),
-    [("inputs: [x.jpg]\n", "needs a 'task:' key"), ("task: clasify\ninputs: [x]\n",
-     "unknown task 'clasify'; tasks: classify (did you mean 'classify'?)"),
-     ("task: classify\n", "needs 'inputs:'")],
+    [
+        ("inputs: [x.jpg]\n", "needs a 'task:' key"),
+        (
+            "task: clasify\ninputs: [x]\n",
+            "unknown task 'clasify'; tasks: classify (did you mean 'classify'?)",
+        ),
+        ("task: classify\n", "needs 'inputs:'"),
+    ],
 )
 def test_bad_jobs(cli, tmp_path, content, needle):
     job = tmp_path / "job.yaml"

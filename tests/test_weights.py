@@ -24,7 +24,10 @@ def test_resolve_specs(tmp_path):
     assert W.resolve_weights("resnet50", "DEFAULT").member.name == "IMAGENET1K_V2"
     assert W.resolve_weights("resnet50", "default").kind == "pretrained"
     assert W.resolve_weights("resnet50", "IMAGENET1K_V1").member.name == "IMAGENET1K_V1"
-    assert W.resolve_weights("resnet50", "ResNet50_Weights.IMAGENET1K_V1").member.name == "IMAGENET1K_V1"
+    assert (
+        W.resolve_weights("resnet50", "ResNet50_Weights.IMAGENET1K_V1").member.name
+        == "IMAGENET1K_V1"
+    )
     none = W.resolve_weights("resnet50", "none")
     assert none.kind == "none" and none.member.name == "IMAGENET1K_V2"
     file = tmp_path / "w.pth"
@@ -38,13 +41,19 @@ def test_resolve_specs(tmp_path):
 
 def test_cache_path_follows_torch_home():
     member = W.resolve_weights("resnet18", "DEFAULT").member
-    assert W.cache_path(member) == Path(os.environ["TORCH_HOME"]) / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    assert (
+        W.cache_path(member)
+        == Path(os.environ["TORCH_HOME"]) / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    )
 
 
 def test_load_formats(tmp_path):
     state = {"w": torch.arange(6.0).reshape(2, 3), "b": torch.ones(2)}
     torch.save(state, tmp_path / "plain.pth")
-    torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}, "epoch": 3}, tmp_path / "ckpt.pt")
+    torch.save(
+        {"state_dict": {f"module.{k}": v for k, v in state.items()}, "epoch": 3},
+        tmp_path / "ckpt.pt",
+    )
     save_file(state, str(tmp_path / "s.safetensors"))
     for name in ("plain.pth", "ckpt.pt", "s.safetensors"):
         loaded = W.load_state_dict(tmp_path / name)
@@ -106,7 +115,9 @@ def test_unreachable_server_fails_fast_with_exit_3(monkeypatch):
     monkeypatch.delenv("CVTASKS_OFFLINE")
     port = _closed_port()
     real = W.download
-    monkeypatch.setattr(W, "download", lambda url, dest: real(f"http://127.0.0.1:{port}/x.pth", dest))
+    monkeypatch.setattr(
+        W, "download", lambda url, dest: real(f"http://127.0.0.1:{port}/x.pth", dest)
+    )
     start = time.perf_counter()
     with pytest.raises(WeightsUnavailableError, match="download failed"):
         W.fetch(W.resolve_weights("resnet18", "DEFAULT"))

@@ -36,7 +36,9 @@ def decode_image(path: str | Path, max_pixels: int) -> Image.Image:
         image = _open_unguarded(p)
     except UnidentifiedImageError:
         hint = _PLUGIN_HINTS.get(p.suffix.lower())
-        raise ItemError(f"unsupported format: {hint}" if hint else "not a recognised image") from None
+        raise ItemError(
+            f"unsupported format: {hint}" if hint else "not a recognised image"
+        ) from None
     except OSError as exc:
         raise ItemError(f"cannot open image: {exc}") from None
     with image:

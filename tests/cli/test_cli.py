@@ -23,17 +23,24 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(args, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cvtasks", *map(str, args)], capture_output=True,
-                          text=True, timeout=300, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "cvtasks", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kw,
+    )
 
 
 def test_help_and_version_do_not_import_torch():
-    code = ("import sys, cvtasks.cli.app as a\n"
-            "for argv in (['cvtasks', '--help'], ['cvtasks', '--version']):\n"
-            "    sys.argv = argv\n"
-            "    try: a.main()\n"
-            "    except SystemExit: pass\n"
-            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n")
+    code = (
+        "import sys, cvtasks.cli.app as a\n"
+        "for argv in (['cvtasks', '--help'], ['cvtasks', '--version']):\n"
+        "    sys.argv = argv\n"
+        "    try: a.main()\n"
+        "    except SystemExit: pass\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip().endswith("NO-TORCH")
     for command in ("classify", "run", "models", "config"):
@@ -53,7 +60,9 @@ def test_unknown_model_is_exit_2_with_suggestion(cli, photos):
 
 
 def test_unknown_device_is_exit_2(cli, photos, r18_file):
-    result = cli(["classify", photos["chelsea"], "-m", "resnet18", "-w", r18_file, "--device", "tpu"])
+    result = cli(
+        ["classify", photos["chelsea"], "-m", "resnet18", "-w", r18_file, "--device", "tpu"]
+    )
     assert result.exit_code == 2 and "unknown device 'tpu'" in result.stderr
 
 
@@ -68,14 +77,27 @@ def test_offline_default_weights_is_exit_3_quickly():
 
 
 def test_formats(cli, photos, r18_file):
-    base = ["classify", photos["chelsea"], photos["coffee"], "-m", "resnet18", "-w", r18_file,
-            "--top-k", "2", "-q"]
+    base = [
+        "classify",
+        photos["chelsea"],
+        photos["coffee"],
+        "-m",
+        "resnet18",
+        "-w",
+        r18_file,
+        "--top-k",
+        "2",
+        "-q",
+    ]
     as_json = json.loads(cli([*base, "-f", "json"]).stdout)
     assert [len(r["predictions"]) for r in as_json] == [2, 2]
     assert jsonl(cli([*base, "-f", "jsonl"]).stdout) == as_json
     rows = list(csv.DictReader(io.StringIO(cli([*base, "-f", "csv"]).stdout)))
     assert [(r["source"], r["rank"], r["label"]) for r in rows] == [
-        (rec["source"], str(i + 1), p["label"]) for rec in as_json for i, p in enumerate(rec["predictions"])]
+        (rec["source"], str(i + 1), p["label"])
+        for rec in as_json
+        for i, p in enumerate(rec["predictions"])
+    ]
     assert float(rows[0]["score"]) == pytest.approx(as_json[0]["predictions"][0]["score"])
     table = cli([*base, "-f", "table"]).stdout
     assert "chelsea.jpg" in table and as_json[0]["predictions"][0]["label"] in table
@@ -95,18 +117,41 @@ def test_out_dir_bad_inputs_and_exit_1(cli, photos, r18_file, tmp_path):
     (inputs / "empty.jpg").write_bytes(b"")
     (inputs / "fake.jpg").write_text("<html></html>")
     out = tmp_path / "out"
-    result = cli(["classify", inputs, "-m", "resnet18", "-w", r18_file, "-o", out, "--save-images",
-                  "-f", "jsonl", "-q"])
+    result = cli(
+        [
+            "classify",
+            inputs,
+            "-m",
+            "resnet18",
+            "-w",
+            r18_file,
+            "-o",
+            out,
+            "--save-images",
+            "-f",
+            "jsonl",
+            "-q",
+        ]
+    )
     assert result.exit_code == 1
     assert f"{inputs}/empty.jpg: empty file" in result.stderr
     records = jsonl(result.stdout)
     assert [r["source"] for r in records] == [f"{inputs}/cup.png", f"{inputs}/sub/cat.jpg"]
     assert jsonl((out / "results.jsonl").read_text()) == records
     errors = jsonl((out / "errors.jsonl").read_text())
-    assert [(e["source"], e["frame"]) for e in errors] == [(f"{inputs}/empty.jpg", None), (f"{inputs}/fake.jpg", None)]
+    assert [(e["source"], e["frame"]) for e in errors] == [
+        (f"{inputs}/empty.jpg", None),
+        (f"{inputs}/fake.jpg", None),
+    ]
     assert all(e["error"] for e in errors)
     annotated = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert annotated == ["config.yaml", "errors.jsonl", "in/cup.png", "in/sub/cat.jpg", "results.jsonl"]
+    assert annotated == [
+        "config.yaml",
+        "errors.jsonl",
+        "in/cup.png",
+        "in/sub/cat.jpg",
+        "results.jsonl",
+    ]
     assert Image.open(out / "in/sub/cat.jpg").size == (451, 300)
     assert yaml.safe_load((out / "config.yaml").read_text())["model"] == "resnet18"
     assert not list(out.rglob(".*.tmp*"))
@@ -114,8 +159,22 @@ def test_out_dir_bad_inputs_and_exit_1(cli, photos, r18_file, tmp_path):
 
 def test_annotated_image_differs_only_in_label_panel(cli, photos, r18_file, tmp_path):
     out = tmp_path / "out"
-    cli(["classify", photos["coffee"], "-m", "resnet18", "-w", r18_file, "-o", out, "--save-images",
-         "-q", "-f", "jsonl"])
+    cli(
+        [
+            "classify",
+            photos["coffee"],
+            "-m",
+            "resnet18",
+            "-w",
+            r18_file,
+            "-o",
+            out,
+            "--save-images",
+            "-q",
+            "-f",
+            "jsonl",
+        ]
+    )
     original = np.asarray(Image.open(photos["coffee"])).astype(int)
     annotated = np.asarray(Image.open(out / photos["coffee"].name)).astype(int)
     changed = np.abs(annotated - original).max(axis=2) > 40
@@ -131,7 +190,9 @@ def test_resume_skips_done_and_refuses_changed_config(cli, photos, r18_file, tmp
     assert first.exit_code == 0
     with (out / "results.jsonl").open("a") as handle:
         handle.write('{"source": "torn')  # a kill -9 in the middle of a line
-    second = cli(["classify", photos["chelsea"], photos["coffee"], photos["astronaut"], *base, "--resume"])
+    second = cli(
+        ["classify", photos["chelsea"], photos["coffee"], photos["astronaut"], *base, "--resume"]
+    )
     assert second.exit_code == 0
     assert [r["source"] for r in jsonl(second.stdout)] == [str(photos["astronaut"])]
     final = jsonl((out / "results.jsonl").read_text())
@@ -142,8 +203,13 @@ def test_resume_skips_done_and_refuses_changed_config(cli, photos, r18_file, tmp
 
 def test_stdin_paths(cli, photos, r18_file):
     listing = f"{photos['coffee']}\n{photos['chelsea']}\n"
-    result = cli(["classify", "-", "-m", "resnet18", "-w", r18_file, "-q", "-f", "jsonl"], input=listing)
-    assert [r["source"] for r in jsonl(result.stdout)] == [str(photos["coffee"]), str(photos["chelsea"])]
+    result = cli(
+        ["classify", "-", "-m", "resnet18", "-w", r18_file, "-q", "-f", "jsonl"], input=listing
+    )
+    assert [r["source"] for r in jsonl(result.stdout)] == [
+        str(photos["coffee"]),
+        str(photos["chelsea"]),
+    ]
 
 
 def write_video(path: Path, frames: int, size=(96, 64), fps=10.0) -> None:
@@ -159,8 +225,26 @@ def test_video_with_stride_and_annotated_mp4(cli, r18_file, tmp_path):
     video = tmp_path / "clip.mp4"
     write_video(video, 10)
     out = tmp_path / "out"
-    result = cli(["classify", video, "-m", "resnet18", "-w", r18_file, "--vid-stride", "3", "-o", out,
-                  "--save-images", "-q", "-f", "jsonl", "-b", "2"])
+    result = cli(
+        [
+            "classify",
+            video,
+            "-m",
+            "resnet18",
+            "-w",
+            r18_file,
+            "--vid-stride",
+            "3",
+            "-o",
+            out,
+            "--save-images",
+            "-q",
+            "-f",
+            "jsonl",
+            "-b",
+            "2",
+        ]
+    )
     assert result.exit_code == 0, result.stderr
     records = jsonl(result.stdout)
     assert [r["frame"] for r in records] == [0, 3, 6, 9]
@@ -175,16 +259,22 @@ def test_video_with_stride_and_annotated_mp4(cli, r18_file, tmp_path):
 def test_unreadable_video_is_an_item_error(cli, r18_file, photos, tmp_path):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00" * 1000)
-    result = cli(["classify", bad, photos["chelsea"], "-m", "resnet18", "-w", r18_file, "-q", "-f", "jsonl"])
+    result = cli(
+        ["classify", bad, photos["chelsea"], "-m", "resnet18", "-w", r18_file, "-q", "-f", "jsonl"]
+    )
     assert result.exit_code == 1
     assert "broken.mp4" in result.stderr
     assert [r["source"] for r in jsonl(result.stdout)] == [str(photos["chelsea"])]
 
 
 def test_closed_stdout_pipe_exits_quietly(photos, r18_file):
-    cmd = (f"{sys.executable} -m cvtasks classify {photos['chelsea']} {photos['coffee']} "
-           f"{photos['astronaut']} -m resnet18 -w {r18_file} -b 1 -q | head -c 10")
-    result = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=120)
+    cmd = (
+        f"{sys.executable} -m cvtasks classify {photos['chelsea']} {photos['coffee']} "
+        f"{photos['astronaut']} -m resnet18 -w {r18_file} -b 1 -q | head -c 10"
+    )
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=120
+    )
     assert len(result.stdout) == 10
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
     assert result.returncode == 0
@@ -196,9 +286,30 @@ def test_sigint_exits_130_and_leaves_complete_lines(photos, r18_file, tmp_path):
     for i in range(60):
         Image.open(photos["astronaut"]).save(folder / f"{i:03d}.png")
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "cvtasks", "classify", folder, "-m", "resnet18", "-w",
-                             r18_file, "-o", out, "--save-images", "-b", "1", "-q", "-f", "jsonl"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cvtasks",
+            "classify",
+            folder,
+            "-m",
+            "resnet18",
+            "-w",
+            r18_file,
+            "-o",
+            out,
+            "--save-images",
+            "-b",
+            "1",
+            "-q",
+            "-f",
+            "jsonl",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     proc.stdout.readline()  # wait until results flow
     proc.send_signal(signal.SIGINT)
@@ -208,19 +319,28 @@ def test_sigint_exits_130_and_leaves_complete_lines(photos, r18_file, tmp_path):
     lines = (out / "results.jsonl").read_text().splitlines()
     assert 1 <= len(lines) < 60 and all(json.loads(line) for line in lines)
     assert not [p for p in out.rglob("*") if ".tmp" in p.name]
-    resumed = run(["classify", folder, "-m", "resnet18", "-w", r18_file, "-o", out, "-q", "--resume"])
+    resumed = run(
+        ["classify", folder, "-m", "resnet18", "-w", r18_file, "-o", out, "-q", "--resume"]
+    )
     assert resumed.returncode == 0
-    final = [json.loads(line)["source"] for line in (out / "results.jsonl").read_text().splitlines()]
+    final = [
+        json.loads(line)["source"] for line in (out / "results.jsonl").read_text().splitlines()
+    ]
     assert sorted(final) == sorted(f"{folder}/{i:03d}.png" for i in range(60))
 
 
 def test_models_list_info_pull(cli):
     listed = jsonl(cli(["models", "list", "--task", "classify", "-f", "jsonl"]).stdout)
     r18 = next(r for r in listed if r["name"] == "resnet18")
-    assert r18["params_m"] == pytest.approx(11.69, abs=0.01) and r18["gflops"] == pytest.approx(1.814, abs=1e-3)
+    assert r18["params_m"] == pytest.approx(11.69, abs=0.01) and r18["gflops"] == pytest.approx(
+        1.814, abs=1e-3
+    )
     assert r18["metric"] == "ImageNet-1K acc@1" and r18["cached"] is False
     info = json.loads(cli(["models", "info", "resnet50"]).stdout)
-    assert {w["weights"] for w in info["weights"]} == {"ResNet50_Weights.IMAGENET1K_V1", "ResNet50_Weights.IMAGENET1K_V2"}
+    assert {w["weights"] for w in info["weights"]} == {
+        "ResNet50_Weights.IMAGENET1K_V1",
+        "ResNet50_Weights.IMAGENET1K_V2",
+    }
     assert cli(["models", "info", "resnet5"]).exit_code == 2
     pulled = cli(["models", "pull", "resnet18"])
     assert pulled.exit_code == 3 and "cvtasks models pull resnet18" in pulled.stderr

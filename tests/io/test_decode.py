@@ -75,14 +75,20 @@ def test_modes_become_rgb(tmp_path):
     assert img.mode == "RGB"
     assert img.getpixel((0, 0)) == (200, 0, 0) and img.getpixel((1, 1)) == (255, 255, 255)
 
-    la = Image.fromarray(np.stack([np.full((4, 4), 10, np.uint8), np.full((4, 4), 128, np.uint8)], -1), "LA")
+    la = Image.fromarray(
+        np.stack([np.full((4, 4), 10, np.uint8), np.full((4, 4), 128, np.uint8)], -1), "LA"
+    )
     value = decode_image(save(tmp_path, la, "la.png"), LIMIT).getpixel((0, 0))
     assert value == (132, 132, 132)  # 10*128/255 + 255*127/255 = 132.0
 
     pal = Image.new("P", (4, 4), 1)
     pal.putpalette([0, 0, 0, 10, 20, 30] + [0] * 762)
     assert decode_image(save(tmp_path, pal, "p.png"), LIMIT).getpixel((0, 0)) == (10, 20, 30)
-    assert decode_image(save(tmp_path, pal, "pt.png", transparency=1), LIMIT).getpixel((0, 0)) == (255, 255, 255)
+    assert decode_image(save(tmp_path, pal, "pt.png", transparency=1), LIMIT).getpixel((0, 0)) == (
+        255,
+        255,
+        255,
+    )
 
     cmyk = Image.new("CMYK", (4, 4), (0, 255, 255, 0))
     assert decode_image(save(tmp_path, cmyk, "c.jpg", quality=100), LIMIT).getpixel((0, 0))[0] > 240
@@ -100,10 +106,17 @@ def test_sixteen_bit_is_scaled_not_clipped(tmp_path, suffix):
 
 def _png_header_only(width: int, height: int) -> bytes:
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_pixel_bomb_rejected_from_header(tmp_path):
@@ -128,8 +141,13 @@ def test_broken_files(tmp_path, photos):
     png[-20] ^= 0xFF  # corrupt the IDAT payload/CRC
     (tmp_path / "crc.png").write_bytes(bytes(png))
     (tmp_path / "photo.heic").write_bytes(b"\x00\x00\x00\x18ftypheic" + b"\x00" * 32)
-    expected = {"zero.jpg": "empty file", "text.jpg": "not a recognised image",
-                "trunc.jpg": "truncated", "crc.png": "corrupt image", "photo.heic": "pillow-heif"}
+    expected = {
+        "zero.jpg": "empty file",
+        "text.jpg": "not a recognised image",
+        "trunc.jpg": "truncated",
+        "crc.png": "corrupt image",
+        "photo.heic": "pillow-heif",
+    }
     for name, needle in expected.items():
         with pytest.raises(ItemError, match=needle):
             decode_image(tmp_path / name, LIMIT)

@@ -13,11 +13,27 @@ from cvtasks.tasks.classify import architecture_kwargs, classification_models
 from cvtasks.weights import resolve_weights
 
 
-@pytest.mark.parametrize("extra", [[], ["--batch-size", "4", "--workers", "2"]], ids=["b8w0", "b4w2"])
+@pytest.mark.parametrize(
+    "extra", [[], ["--batch-size", "4", "--workers", "2"]], ids=["b8w0", "b4w2"]
+)
 def test_matches_torchvision_reference(cli, photos, r18_file, extra):
     images = [photos["astronaut"], photos["chelsea"], photos["coffee"]]
-    result = cli(["classify", *images, "-m", "resnet18", "-w", r18_file, "-f", "jsonl",
-                  "--top-k", "5", "-q", *extra])
+    result = cli(
+        [
+            "classify",
+            *images,
+            "-m",
+            "resnet18",
+            "-w",
+            r18_file,
+            "-f",
+            "jsonl",
+            "--top-k",
+            "5",
+            "-q",
+            *extra,
+        ]
+    )
     assert result.exit_code == 0, result.stderr
     records = jsonl(result.stdout)
     expected = reference_topk("resnet18", r18_file, images, 5)
@@ -33,8 +49,21 @@ def test_matches_torchvision_reference(cli, photos, r18_file, extra):
 
 
 def test_predictions_sorted_and_probabilities(cli, photos, r18_file):
-    result = cli(["classify", photos["chelsea"], "-m", "resnet18", "-w", r18_file,
-                  "--top-k", "1000", "-f", "jsonl", "-q"])
+    result = cli(
+        [
+            "classify",
+            photos["chelsea"],
+            "-m",
+            "resnet18",
+            "-w",
+            r18_file,
+            "--top-k",
+            "1000",
+            "-f",
+            "jsonl",
+            "-q",
+        ]
+    )
     preds = jsonl(result.stdout)[0]["predictions"]
     scores = [p["score"] for p in preds]
     assert len(preds) == 1000
@@ -47,11 +76,24 @@ def test_labels_file_sets_custom_head(cli, photos, tmp_path):
     seeded_state_dict("resnet18", weights, num_classes=3)
     labels = tmp_path / "labels.txt"
     labels.write_text("red\ngreen\n\nblue\n")
-    result = cli(["classify", photos["coffee"], "-m", "resnet18", "-w", weights,
-                  "--labels", labels, "-f", "jsonl", "-q"])
+    result = cli(
+        [
+            "classify",
+            photos["coffee"],
+            "-m",
+            "resnet18",
+            "-w",
+            weights,
+            "--labels",
+            labels,
+            "-f",
+            "jsonl",
+            "-q",
+        ]
+    )
     assert result.exit_code == 0, result.stderr
     preds = jsonl(result.stdout)[0]["predictions"]
-    (indices, scores), = reference_topk("resnet18", weights, [photos["coffee"]], 3, num_classes=3)
+    ((indices, scores),) = reference_topk("resnet18", weights, [photos["coffee"]], 3, num_classes=3)
     assert [p["index"] for p in preds] == indices
     assert [p["label"] for p in preds] == [["red", "green", "blue"][i] for i in indices]
     assert [p["score"] for p in preds] == pytest.approx(scores, abs=1e-4)
@@ -66,8 +108,21 @@ def test_labels_count_must_match_pretrained_head(cli, photos, tmp_path):
 
 
 def test_weights_none_warns_and_runs(cli, photos):
-    result = cli(["classify", photos["coffee"], "-m", "mobilenet_v3_small", "-w", "none",
-                  "-f", "jsonl", "-q", "--top-k", "2"])
+    result = cli(
+        [
+            "classify",
+            photos["coffee"],
+            "-m",
+            "mobilenet_v3_small",
+            "-w",
+            "none",
+            "-f",
+            "jsonl",
+            "-q",
+            "--top-k",
+            "2",
+        ]
+    )
     assert result.exit_code == 0
     assert "random weights" in result.stderr
     assert len(jsonl(result.stdout)[0]["predictions"]) == 2
@@ -104,24 +159,34 @@ def _torchvision_pretrained_build(name: str, member_name: str) -> torch.nn.Modul
         built["model"] = self
         raise _Built()
 
-    with mock.patch.object(type(member), "get_state_dict", lambda self, *a, **k: {}), \
-            mock.patch.object(torch.nn.Module, "load_state_dict", stop):
-        with pytest.raises(_Built):
-            get_model(name, weights=member)
+    with (
+        mock.patch.object(type(member), "get_state_dict", lambda self, *a, **k: {}),
+        mock.patch.object(torch.nn.Module, "load_state_dict", stop),pytest.raises(_Built)
+    ):
+        get_model(name, weights=member)
     return built["model"]
 
 
 @pytest.mark.parametrize(
     ("name", "member"),
-    [("googlenet", "DEFAULT"), ("inception_v3", "DEFAULT"), ("vit_b_16", "IMAGENET1K_SWAG_E2E_V1"),
-     ("maxvit_t", "DEFAULT"), ("resnet18", "DEFAULT")],
+    [
+        ("googlenet", "DEFAULT"),
+        ("inception_v3", "DEFAULT"),
+        ("vit_b_16", "IMAGENET1K_SWAG_E2E_V1"),
+        ("maxvit_t", "DEFAULT"),
+        ("resnet18", "DEFAULT"),
+    ],
 )
 def test_architecture_matches_torchvision_pretrained_build(name, member):
     reference = _torchvision_pretrained_build(name, member)
     resolved = resolve_weights(name, member)
     state = reference.state_dict()
-    ours = get_model(name, weights=None, num_classes=len(resolved.categories),
-                     **architecture_kwargs(name, resolved, state))
+    ours = get_model(
+        name,
+        weights=None,
+        num_classes=len(resolved.categories),
+        **architecture_kwargs(name, resolved, state),
+    )
     assert {k: tuple(v.shape) for k, v in ours.state_dict().items()} == {
         k: tuple(v.shape) for k, v in state.items()
     }

@@ -1,0 +1,128 @@
+"""Sinks and --out state: CSV flattening, atomic files, containment, torn-line recovery."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+
+from cvtasks.errors import UsageError
+from cvtasks.io.atomic import atomic_write, safe_join
+from cvtasks.io.outdir import check_resume_compatible, read_done, write_config
+from cvtasks.io.sinks import (
+    OutDirSink,
+    StdoutSink,
+    annotated_image_rel,
+    annotated_video_rel,
+    flatten_rows,
+)
+from cvtasks.tasks.registry import ClassifyConfig
+from cvtasks.types import Failure, Frame
+
+
+class Boxes:
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def to_record(self):
+        return {"predictions": [{"label": "cat", "score": 0.5, "box": [1, 2, 3, 4]}] * self.n}
+
+    def summary(self):
+        return f"{self.n} boxes"
+
+    def annotate(self, image):
+        return 255 - image
+
+
+def test_flatten_rows():
+    rows = flatten_rows(
+        {"source": "a.jpg", "frame": None, "predictions": [{"label": "x", "box": [1, 2]}]}
+    )
+    assert rows == [{"source": "a.jpg", "frame": None, "rank": 1, "label": "x", "box": "[1, 2]"}]
+
+
+def test_csv_header_waits_for_a_record_with_predictions():
+    stream = io.StringIO()
+    sink = StdoutSink("csv", "detect", "m", stream)
+    sink.write(Frame("empty.jpg", None, 4, 4), Boxes(0))
+    sink.write(Frame("two.jpg", None, 4, 4), Boxes(2))
+    sink.close()
+    lines = stream.getvalue().splitlines()
+    assert lines[0].split(",")[:7] == [
+        "source",
+        "frame",
+        "task",
+        "model",
+        "width",
+        "height",
+        "rank",
+    ]
+    assert "box" in lines[0] and len(lines) == 4 and lines[1].startswith("empty.jpg")
+
+
+def test_output_names():
+    assert annotated_image_rel("a/b.jpg") == "a/b.jpg"
+    assert annotated_image_rel("a/b.gif.ppm") == "a/b.gif.png"
+    assert annotated_video_rel("v/clip.avi") == "v/clip.mp4"
+
+
+@pytest.mark.parametrize("rel", ["../x.png", "/etc/passwd", "a/../../x.png", ""])
+def test_safe_join_refuses_escapes(tmp_path, rel):
+    with pytest.raises(UsageError):
+        safe_join(tmp_path, rel)
+
+
+def test_safe_join_refuses_symlinked_escape(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "out" / "link").symlink_to(tmp_path / "outside")
+    with pytest.raises(UsageError):
+        safe_join(tmp_path / "out", "link/x.png")
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "f.txt"
+    target.write_text("old")
+
+    def explode(tmp):
+        tmp.write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, explode)
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["f.txt"]
+
+
+def test_read_done_cuts_torn_tail(tmp_path):
+    good = [
+        json.dumps({"source": "a.jpg", "frame": None}),
+        json.dumps({"source": "v.mp4", "frame": 3}),
+    ]
+    (tmp_path / "results.jsonl").write_text("\n".join(good) + '\n{"source": "b.j')
+    assert read_done(tmp_path) == {("a.jpg", None), ("v.mp4", 3)}
+    assert (tmp_path / "results.jsonl").read_text() == "\n".join(good) + "\n"
+
+
+def test_resume_refuses_other_task(tmp_path):
+    write_config(tmp_path, "detect", ClassifyConfig())
+    with pytest.raises(UsageError, match="task 'detect'"):
+        check_resume_compatible(tmp_path, "classify", ClassifyConfig())
+    write_config(tmp_path, "classify", ClassifyConfig(batch_size=2))
+    check_resume_compatible(tmp_path, "classify", ClassifyConfig(batch_size=16))  # speed only
+
+
+def test_out_sink_video_abort_leaves_no_file(tmp_path):
+    sink = OutDirSink(tmp_path, "t", "m", save_images=True, append=False)
+    image = np.zeros((16, 16, 3), np.uint8)
+    sink.write(Frame("v.mp4", 0, 16, 16, "v.mp4", image, fps=5.0), Boxes(1))
+    sink.write(Frame("v.mp4", 1, 16, 16, "v.mp4", image, fps=5.0), Failure("bad frame"))
+    sink.abort()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["errors.jsonl", "results.jsonl"]
+    assert json.loads((tmp_path / "errors.jsonl").read_text()) == {
+        "source": "v.mp4",
+        "frame": 1,
+        "error": "bad frame",
+    }
