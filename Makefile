@@ -14,8 +14,8 @@ test:
 	$(BIN)/pytest -q
 
 lint:
-	$(BIN)/ruff check cvtasks tests
-	$(BIN)/ruff format --check cvtasks tests
+	$(BIN)/ruff check cvtasks tests bench
+	$(BIN)/ruff format --check cvtasks tests bench
 	$(BIN)/mypy
 
 format:

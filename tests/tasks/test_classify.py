@@ -161,7 +161,8 @@ def _torchvision_pretrained_build(name: str, member_name: str) -> torch.nn.Modul
 
     with (
         mock.patch.object(type(member), "get_state_dict", lambda self, *a, **k: {}),
-        mock.patch.object(torch.nn.Module, "load_state_dict", stop),pytest.raises(_Built)
+        mock.patch.object(torch.nn.Module, "load_state_dict", stop),
+        pytest.raises(_Built),
     ):
         get_model(name, weights=member)
     return built["model"]

@@ -1,0 +1,224 @@
+"""`make bench`: throughput of `cvtasks classify` against the bare model and a naive loop.
+
+A: bare model forward on pre-decoded, pre-processed batches (the ceiling);
+B: a hand-written loop (PIL open -> weights.transforms() -> model per image -> softmax);
+C: `cvtasks classify DIR --format jsonl` in a subprocess, as a user runs it (its own timing
+   line gives the steady-state rate without process start and model load).
+Weights are seeded random files (no download needed); speed does not depend on their values.
+Prints a table and writes bench/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torchvision.models import get_model, get_model_weights
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+
+
+def make_images(count: int, folder: Path) -> list[Path]:
+    """Mixed-size JPEGs (640-2000 px on the long side) cut from scikit-image's photos."""
+    import skimage.data
+
+    folder.mkdir(parents=True, exist_ok=True)
+    existing = sorted(folder.glob("*.jpg"))
+    if len(existing) == count:
+        return existing
+    for old in existing:
+        old.unlink()
+    rng = np.random.default_rng(0)
+    sources = [
+        skimage.data.astronaut(),
+        skimage.data.chelsea(),
+        skimage.data.coffee(),
+        skimage.data.rocket(),
+    ]
+    paths = []
+    for i in range(count):
+        base = Image.fromarray(sources[i % len(sources)])
+        long_side = int(rng.integers(640, 2001))
+        scale = long_side / max(base.size)
+        image = base.resize((round(base.width * scale), round(base.height * scale)), Image.BICUBIC)
+        path = folder / f"img_{i:03d}.jpg"
+        image.save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def weights_file(model: str) -> Path:
+    path = DATA / f"{model}_seed0.pth"
+    if not path.exists():
+        torch.manual_seed(0)
+        torch.save(get_model(model, weights=None).state_dict(), path)
+    return path
+
+
+def bare_forward(model: str, paths: list[Path], batch: int) -> float:
+    """A: images/s of the model alone on batches prepared beforehand."""
+    transforms = get_model_weights(model).DEFAULT.transforms()
+    net = get_model(model, weights=None).eval()
+    tensors = [transforms(Image.open(p).convert("RGB")) for p in paths]
+    batches = [torch.stack(tensors[i : i + batch]) for i in range(0, len(tensors), batch)]
+    with torch.inference_mode():
+        net(batches[0])  # warm-up
+        start = time.perf_counter()
+        for b in batches:
+            net(b).softmax(dim=1)
+        return len(paths) / (time.perf_counter() - start)
+
+
+def naive_loop(model: str, paths: list[Path]) -> float:
+    """B: images/s of the obvious hand-written loop, one image at a time."""
+    transforms = get_model_weights(model).DEFAULT.transforms()
+    net = get_model(model, weights=None).eval()
+    with torch.no_grad():
+        net(transforms(Image.open(paths[0]).convert("RGB")).unsqueeze(0))  # warm-up
+        start = time.perf_counter()
+        for p in paths:
+            x = transforms(Image.open(p).convert("RGB")).unsqueeze(0)
+            net(x).softmax(dim=1).topk(5)
+        return len(paths) / (time.perf_counter() - start)
+
+
+TIMING = re.compile(
+    r"(?P<done>\d+) done.* in (?P<wall>[\d.]+) s "
+    r"\((?P<rate>[\d.]+)/s after (?P<setup>[\d.]+) s setup\)"
+    r" \| per image: decode (?P<decode>[\d.]+) ms, preprocess (?P<pre>[\d.]+) ms, "
+    r"inference (?P<inf>[\d.]+) ms, postprocess (?P<post>[\d.]+) ms"
+)
+
+
+def cvtasks_run(model: str, folder: Path, extra: list[str]) -> dict[str, float]:
+    """C: the CLI end to end in a subprocess; parses its timing line on stderr."""
+    cmd = [sys.executable, "-m", "cvtasks", "classify", str(folder), "-m", model,
+           "-w", str(weights_file(model)), "--format", "jsonl", *extra]  # fmt: skip
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - start
+    match = TIMING.search(proc.stderr)
+    if match is None:
+        raise RuntimeError(f"no timing line in: {proc.stderr}")
+    n = int(match["done"])
+    return {
+        "images": n,
+        "end_to_end_img_s": n / wall,
+        "steady_img_s": float(match["rate"]),
+        "setup_s": float(match["setup"]),
+        "ms_decode": float(match["decode"]),
+        "ms_preprocess": float(match["pre"]),
+        "ms_inference": float(match["inf"]),
+        "ms_postprocess": float(match["post"]),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
+
+
+def startup_times() -> dict[str, float]:
+    def best(cmd: list[str]) -> float:
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            subprocess.run(cmd, capture_output=True, check=True)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    return {
+        "python_pass_s": best([sys.executable, "-c", "pass"]),
+        "cvtasks_help_s": best([sys.executable, "-m", "cvtasks", "--help"]),
+    }
+
+
+def best_of(repeats: int, measure, key=None):
+    """Run ``measure`` several times and keep the fastest (this machine is noisy)."""
+    runs = [measure() for _ in range(repeats)]
+    return max(runs, key=key) if key else max(runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--models", default="resnet50,resnet18")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3, help="best of N runs per measurement")
+    args = parser.parse_args()
+
+    paths = make_images(args.images, DATA / "images")
+    results: dict[str, object] = {
+        "machine": {"cpu_threads": torch.get_num_threads(), "platform": platform.platform(),
+                    "torch": torch.__version__, "processor": platform.processor()},
+        "startup": startup_times(),
+        "models": {},
+    }  # fmt: skip
+    for model in args.models.split(","):
+        results["models"][model] = bench_model(model, paths, args.batch, args.repeats)  # type: ignore[index]
+    (HERE / "results.json").write_text(json.dumps(results, indent=2))
+    print_table(results)
+
+
+def bench_model(model: str, paths: list[Path], batch: int, repeats: int) -> dict[str, object]:
+    """A, B and C (with 0 and 1 DataLoader workers) for one model, best of ``repeats``."""
+    folder = DATA / "images"
+
+    def steady(run: dict[str, float]) -> float:
+        return run["steady_img_s"]
+
+    a = best_of(repeats, lambda: bare_forward(model, paths, batch))
+    b = best_of(repeats, lambda: naive_loop(model, paths))
+    c = best_of(repeats, lambda: cvtasks_run(model, folder, ["-b", str(batch)]), steady)
+    c1 = best_of(
+        repeats, lambda: cvtasks_run(model, folder, ["-b", str(batch), "--workers", "1"]), steady
+    )
+    return {
+        "A_bare_img_s": a,
+        "B_naive_img_s": b,
+        "C": c,
+        "C_workers1": c1,
+        "C_over_A": c["steady_img_s"] / a,
+        "C_over_B": c["steady_img_s"] / b,
+        "C_workers1_over_A": c1["steady_img_s"] / a,
+    }
+
+
+def print_table(results: dict) -> None:
+    s = results["startup"]
+    print(f"startup: python -c pass {s['python_pass_s']:.3f} s, "
+          f"cvtasks --help {s['cvtasks_help_s']:.3f} s")  # fmt: skip
+    print(f"threads: {results['machine']['cpu_threads']}  torch {results['machine']['torch']}")
+    columns = [("model", 10), ("A bare", 8), ("B naive", 8), ("C w0", 8), ("C w1", 8), ("C/A", 6),
+               ("C/B", 6), ("C e2e", 7), ("decode", 7), ("prep", 6), ("infer", 7), ("post", 5),
+               ("RSS MB", 7)]  # fmt: skip
+    header = " ".join(
+        f"{name:<{w}}" if i == 0 else f"{name:>{w}}" for i, (name, w) in enumerate(columns)
+    )
+    print(header)
+    print("-" * len(header))
+    for model, r in results["models"].items():
+        c = r["C"]
+        values = [r["A_bare_img_s"], r["B_naive_img_s"], c["steady_img_s"],
+                  r["C_workers1"]["steady_img_s"], r["C_over_A"], r["C_over_B"],
+                  c["end_to_end_img_s"],
+                  c["ms_decode"], c["ms_preprocess"], c["ms_inference"], c["ms_postprocess"],
+                  c["peak_rss_mb"]]  # fmt: skip
+        cells = [f"{v:>{w}.2f}" if name in ("C/A", "C/B") else f"{v:>{w}.1f}"
+                 for v, (name, w) in zip(values, columns[1:], strict=True)]  # fmt: skip
+        print(f"{model:<10} " + " ".join(cells))
+    print("img/s; C = cvtasks steady state (after start-up and model load), C e2e = whole process;"
+          " stage columns: ms per image in C (w0); best of N runs each")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
