@@ -24,7 +24,7 @@ from cvtasks.io.sinks import OutDirSink, StdoutSink
 from cvtasks.io.sources import InputItem, expand_inputs
 from cvtasks.tasks.base import Predictor
 from cvtasks.tasks.registry import TaskSpec
-from cvtasks.types import Failure
+from cvtasks.types import Failure, make_record
 
 
 @dataclass
@@ -120,8 +120,12 @@ def run_task(
                         highlight=False,
                         soft_wrap=True,
                     )
+                record = None
+                if not isinstance(outcome, Failure):
+                    files = out_sink.save_files(frame, outcome) if out_sink is not None else {}
+                    record = make_record(frame, spec.name, predictor.model_name, outcome, files)
                 for sink in sinks:
-                    sink.write(frame, outcome)
+                    sink.write(frame, outcome, record)
                 if stdout_sink.closed and out_sink is None:
                     stopped_early = True
                     break

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -44,6 +46,26 @@ class Result(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Artifact:
+    """A file a result writes under ``--out`` (a mask, a label file), named in its record.
+
+    It lands at ``<out>/<folder>/<input path, extension replaced by suffix>``; for a video
+    frame at ``<out>/<folder>/<video path without extension>/<frame:06d><suffix>``.
+    """
+
+    key: str  # the name in the record's "files" mapping, e.g. "mask"
+    folder: str
+    suffix: str
+    write: Callable[[Path], None]
+
+
+def result_artifacts(result: Result) -> list[Artifact]:
+    """The files a result wants written (results without an ``artifacts`` method have none)."""
+    method = getattr(result, "artifacts", None)
+    return list(method()) if method is not None else []
+
+
 @dataclass
 class Failure:
     """An input (or frame) that could not be processed, with a one-line reason."""
@@ -54,8 +76,13 @@ class Failure:
 Outcome = Result | Failure
 
 
-def make_record(frame: Frame, task: str, model: str, result: Result) -> dict[str, Any]:
-    """The JSON record of one processed frame (CONVENTIONS.md field order)."""
+def make_record(
+    frame: Frame, task: str, model: str, result: Result, files: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The JSON record of one processed frame (CONVENTIONS.md field order).
+
+    ``files`` maps names to paths relative to ``--out`` of what was written for this frame.
+    """
     record: dict[str, Any] = {
         "source": frame.source,
         "frame": frame.index,
@@ -65,6 +92,8 @@ def make_record(frame: Frame, task: str, model: str, result: Result) -> dict[str
         "height": frame.height,
     }
     record.update(result.to_record())
+    if files:
+        record["files"] = files
     return record
 
 

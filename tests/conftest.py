@@ -74,3 +74,25 @@ def cli() -> object:
         return CliResult(result.exit_code, result.stdout, result.stderr)
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def small_models(
+    tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Path]
+) -> dict[str, Path]:
+    """Calibrated seeded weights files for the small detection, segmentation and pose models."""
+    from helpers import calibrated_state_dict
+
+    folder = tmp_path_factory.mktemp("task_weights")
+    images = list(photos.values())
+    specs = {
+        "fasterrcnn_mobilenet_v3_large_320_fpn": {"head_scale": 5.0, "num_classes": 91},
+        "lraspp_mobilenet_v3_large": {"num_classes": 21},
+        "keypointrcnn_resnet50_fpn": {"head_scale": 4.0, "num_classes": 2, "num_keypoints": 17},
+        "maskrcnn_resnet50_fpn": {"head_scale": 3.0, "num_classes": 91},
+    }
+    files = {}
+    for name, kwargs in specs.items():
+        files[name] = folder / f"{name}.pth"
+        calibrated_state_dict(name, files[name], images, **kwargs)
+    return files

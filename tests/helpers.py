@@ -51,3 +51,60 @@ def reference_topk(
 
 def jsonl(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def calibrated_state_dict(
+    model: str, path: Path, images: list[Path], *, head_scale: float = 1.0, seed: int = 0, **kwargs
+) -> None:
+    """A seeded random detector/segmenter whose BatchNorm statistics are measured on
+    ``images`` (random init leaves features vanishing in eval mode, so nothing would be
+    detected); the classification head is scaled by ``head_scale`` to spread the scores."""
+    torch.manual_seed(seed)
+    net = get_model(model, weights=None, weights_backbone=None, **kwargs)
+    transforms = get_model_weights(model).DEFAULT.transforms()
+    batch = [transforms(Image.open(p).convert("RGB")) for p in images]
+    net.eval()
+    for module in net.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.train()
+            module.momentum = None  # cumulative average over the calibration passes
+    with torch.no_grad():
+        if hasattr(net, "transform"):
+            net.backbone(net.transform(batch)[0].tensors)
+        else:
+            for x in batch:
+                net(x.unsqueeze(0))
+    state = net.state_dict()
+    for key in state:
+        if "box_predictor.cls_score" in key:
+            state[key] = state[key] * head_scale
+    torch.save(state, path)
+
+
+def reference_detector(model: str, weights_file: Path, min_size: int | None = None, **kwargs):
+    """torchvision's detector built directly with the same file (and the same min_size)."""
+    net = get_model(model, weights=None, weights_backbone=None, **kwargs)
+    net.load_state_dict(torch.load(weights_file, weights_only=True))
+    if min_size is not None:
+        scale = min_size / net.transform.min_size[0]
+        net.transform.min_size = (min_size,)
+        net.transform.max_size = round(net.transform.max_size * scale)
+    return net.eval(), get_model_weights(model).DEFAULT.transforms()
+
+
+def match_detections(ours: list[dict], theirs: list[dict], tol: float = 1e-3) -> None:
+    """Every detection matches one on the other side: same label, score and box (within tol)."""
+    assert len(ours) == len(theirs), (len(ours), len(theirs))
+    remaining = list(theirs)
+    for det in ours:
+        for cand in remaining:
+            if (
+                cand["index"] == det["index"]
+                and abs(cand["score"] - det["score"]) < 1e-4
+                and max(abs(a - b) for a, b in zip(cand["box"], det["box"], strict=True))
+                < tol * 100
+            ):
+                remaining.remove(cand)
+                break
+        else:
+            raise AssertionError(f"no match for {det}")

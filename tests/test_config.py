@@ -11,18 +11,20 @@ from helpers import jsonl
 
 from cvtasks.config import build_config, dump_config, load_yaml_text, parse_set_overrides
 from cvtasks.errors import ConfigError
-from cvtasks.tasks.registry import ClassifyConfig
+from cvtasks.tasks.registry import TASKS, ClassifyConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_shipped_preset_equals_defaults(cli):
-    shown = cli(["config", "show", "classify"])
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_shipped_preset_equals_defaults(cli, task):
+    shown = cli(["config", "show", task])
     assert shown.exit_code == 0
-    assert (ROOT / "configs" / "classify.yaml").read_text() == shown.stdout
+    assert (ROOT / "configs" / f"{task}.yaml").read_text() == shown.stdout
     data = yaml.safe_load(shown.stdout)
-    assert data.pop("task") == "classify"
-    assert build_config(ClassifyConfig, [("show", data)]) == ClassifyConfig()
+    assert data.pop("task") == task
+    cls = TASKS[task].config_cls
+    assert build_config(cls, [("show", data)]) == cls()
 
 
 def test_every_key_is_documented():
@@ -138,7 +140,7 @@ def test_run_job(cli, photos, r18_file, tmp_path):
         ("inputs: [x.jpg]\n", "needs a 'task:' key"),
         (
             "task: clasify\ninputs: [x]\n",
-            "unknown task 'clasify'; tasks: classify (did you mean 'classify'?)",
+            "unknown task 'clasify'; tasks: classify, detect, segment, pose (did you mean 'classify'?)",
         ),
         ("task: classify\n", "needs 'inputs:'"),
     ],

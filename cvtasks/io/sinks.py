@@ -19,7 +19,8 @@ import numpy as np
 from PIL import Image
 
 from cvtasks.io.atomic import atomic_write, safe_join, temp_path_for
-from cvtasks.types import Failure, Frame, Outcome, Result, make_error_record, make_record
+from cvtasks.io.coco import CocoResults
+from cvtasks.types import Failure, Frame, Outcome, Result, make_error_record, result_artifacts
 
 RESULTS_FILE = "results.jsonl"
 ERRORS_FILE = "errors.jsonl"
@@ -75,18 +76,19 @@ class StdoutSink:
         self._fields: list[str] | None = None
         self._pending: list[dict[str, Any]] = []
         self._csv_header_done = False
+        self._coco = CocoResults()
 
-    def write(self, frame: Frame, outcome: Outcome) -> None:
-        if self.closed or isinstance(outcome, Failure) or frame.resumed:
+    def write(self, frame: Frame, outcome: Outcome, record: dict[str, Any] | None) -> None:
+        if self.closed or record is None or isinstance(outcome, Failure) or frame.resumed:
             return
-        record = make_record(frame, self.task, self.model, outcome)
         if self.fmt == "jsonl":
             self._emit(dumps(record) + "\n")
         elif self.fmt == "csv":
             self._write_csv(record)
+        elif self.fmt == "coco":
+            self._coco.add(record)
         else:
-            record["_summary"] = outcome.summary()
-            self._records.append(record)
+            self._records.append(dict(record, _summary=outcome.summary()))
 
     def _write_csv(self, record: dict[str, Any]) -> None:
         """Stream CSV rows; the header waits for the first record that has predictions."""
@@ -131,6 +133,8 @@ class StdoutSink:
             for record in self._records:
                 record.pop("_summary", None)
             self._emit(json.dumps(self._records, indent=2, ensure_ascii=False) + "\n")
+        elif self.fmt == "coco":
+            self._emit(json.dumps(self._coco.to_json(), ensure_ascii=False) + "\n")
         elif self.fmt == "table":
             self._print_table()
 
@@ -178,38 +182,45 @@ class OutDirSink:
         self._errors = (out / ERRORS_FILE).open("w", encoding="utf-8")
         self._video: _VideoOut | None = None
 
-    def write(self, frame: Frame, outcome: Outcome) -> None:
+    def save_files(self, frame: Frame, result: Result) -> dict[str, str]:
+        """Write the result's artifacts (and the annotated image/video); return their paths."""
+        files: dict[str, str] = {}
+        for artifact in result_artifacts(result):
+            rel = artifact_rel(frame, artifact.folder, artifact.suffix)
+            atomic_write(safe_join(self.out, rel), artifact.write)
+            files[artifact.key] = rel
+        if self.save_images and frame.image is not None:
+            files["annotated"] = self._save_annotated(frame, result)
+        return files
+
+    def write(self, frame: Frame, outcome: Outcome, record: dict[str, Any] | None) -> None:
         if isinstance(outcome, Failure):
             self._errors.write(dumps(make_error_record(frame, outcome)) + "\n")
             self._errors.flush()
             return
-        if self.save_images and frame.image is not None:
-            self._save_annotated(frame, outcome)
-        if not frame.resumed:
-            self._results.write(dumps(make_record(frame, self.task, self.model, outcome)) + "\n")
+        if record is not None and not frame.resumed:
+            self._results.write(dumps(record) + "\n")
             self._results.flush()
 
-    def _save_annotated(self, frame: Frame, result: Result) -> None:
+    def _save_annotated(self, frame: Frame, result: Result) -> str:
         assert frame.image is not None
         annotated = result.annotate(frame.image)
         if frame.index is None:
             self._finish_video()
-            target = safe_join(self.out, annotated_image_rel(frame.rel))
-            suffix = target.suffix.lower()
+            rel = annotated_image_rel(frame.rel)
+            target = safe_join(self.out, rel)
+            fmt = _PIL_FORMATS[target.suffix.lower()]
+            options = {"quality": 95} if fmt == "JPEG" else {}
             atomic_write(
-                target,
-                lambda tmp: Image.fromarray(annotated).save(
-                    tmp,
-                    format=_PIL_FORMATS[suffix],
-                    **({"quality": 95} if _PIL_FORMATS[suffix] == "JPEG" else {}),
-                ),
+                target, lambda tmp: Image.fromarray(annotated).save(tmp, format=fmt, **options)
             )
-            return
+            return rel
+        rel = annotated_video_rel(frame.rel)
         if self._video is None or self._video.source != frame.source:
             self._finish_video()
-            target = safe_join(self.out, annotated_video_rel(frame.rel))
-            self._video = _VideoOut(frame.source, target, frame.fps)
+            self._video = _VideoOut(frame.source, safe_join(self.out, rel), frame.fps)
         self._video.write(annotated)
+        return rel
 
     def _finish_video(self) -> None:
         if self._video is not None:
@@ -230,6 +241,14 @@ class OutDirSink:
             self._video = None
         for handle in (self._results, self._errors):
             handle.close()
+
+
+def artifact_rel(frame: Frame, folder: str, suffix: str) -> str:
+    """Where an artifact of ``frame`` goes, relative to ``--out``."""
+    base = PurePosixPath(folder) / PurePosixPath(frame.rel)
+    if frame.index is None:
+        return base.with_suffix(suffix).as_posix()
+    return (base.with_suffix("") / f"{frame.index:06d}{suffix}").as_posix()
 
 
 def annotated_image_rel(rel: str) -> str:

@@ -24,6 +24,118 @@ class ClassifyConfig(BaseConfig):
     top_k: int = option(5, "Predictions per image, highest first.", minimum=1, panel="Task")
 
 
+_FORMAT_HELP = (
+    "What goes to stdout: table, jsonl, json, csv, or coco (COCO results JSON with the images "
+    "list) (default: table on a terminal, else jsonl)."
+)
+
+
+@dataclass
+class DetectConfig(BaseConfig):
+    """Options of `cvtasks detect` (also inherited by pose and instance segmentation)."""
+
+    model: str = option("fasterrcnn_resnet50_fpn_v2", MODEL_HELP, flag="-m", panel="Model")
+    format: str | None = option(
+        None,
+        _FORMAT_HELP,
+        flag="-f",
+        choices=("table", "jsonl", "json", "csv", "coco"),
+        affects_results=False,
+        panel="Output",
+    )
+    batch_size: int = option(
+        4, "Images per forward pass.", flag="-b", minimum=1, maximum=4096, affects_results=False
+    )
+    conf: float = option(0.5, "Minimum detection score.", minimum=0.0, maximum=1.0, panel="Task")
+    iou: float | None = option(
+        None,
+        "Extra non-maximum suppression at this IoU, per class (the model already runs its own); "
+        "off by default.",
+        minimum=0.0,
+        maximum=1.0,
+        panel="Task",
+    )
+    agnostic_nms: bool = option(
+        False, "Make the extra NMS class-agnostic (IoU --iou, 0.5 if unset).", panel="Task"
+    )
+    classes: list[str] = option(
+        [],
+        "Keep only these classes: names or indices, comma-separated (e.g. person,car).",
+        panel="Task",
+    )
+    max_det: int = option(
+        100,
+        "At most this many detections per image, highest scores first.",
+        minimum=1,
+        maximum=10_000,
+        panel="Task",
+    )
+    min_size: int | None = option(
+        None,
+        "Resize the shorter image side to this inside the model (default: the model's own, 800 "
+        "for R-CNNs); smaller is faster, less accurate. Not for SSD models.",
+        minimum=32,
+        maximum=4096,
+        panel="Model",
+    )
+    save_txt: bool = option(
+        False,
+        "Also write YOLO-style label files under --out/labels: 'index cx cy w h score', "
+        "normalised to 0-1.",
+        affects_results=False,
+        panel="Output",
+    )
+
+
+@dataclass
+class PoseConfig(DetectConfig):
+    """Options of `cvtasks pose`."""
+
+    model: str = option("keypointrcnn_resnet50_fpn", MODEL_HELP, flag="-m", panel="Model")
+    kpt_conf: float = option(
+        0.05,
+        "Keypoints scoring below this are not drawn (the keypoint head's heatmap logit, as in "
+        "detectron2); records keep all 17.",
+        minimum=-1000.0,
+        maximum=1000.0,
+        affects_results=False,
+        panel="Task",
+    )
+
+
+@dataclass
+class SegmentConfig(DetectConfig):
+    """Options of `cvtasks segment`: semantic (deeplabv3/fcn/lraspp) or instance (maskrcnn)."""
+
+    model: str = option(
+        "deeplabv3_resnet50",
+        MODEL_HELP + " Semantic: deeplabv3_*, fcn_*, lraspp_*; instance: maskrcnn_*.",
+        flag="-m",
+        panel="Model",
+    )
+    alpha: float = option(
+        0.5,
+        "Opacity of the mask overlay in annotated images.",
+        minimum=0.0,
+        maximum=1.0,
+        affects_results=False,
+        panel="Output",
+    )
+    mask_threshold: float = option(
+        0.5,
+        "Instance models: mask probability above which a pixel belongs to the object.",
+        minimum=0.0,
+        maximum=1.0,
+        panel="Task",
+    )
+    mask_format: str = option(
+        "rle",
+        "Instance models: masks in records as COCO 'rle' (compressed) or 'polygon'.",
+        choices=("rle", "polygon"),
+        panel="Task",
+    )
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """One task family: its CLI name, help, config class and predictor location."""
@@ -57,6 +169,28 @@ TASKS: dict[str, TaskSpec] = {
             config_cls=ClassifyConfig,
             predictor="cvtasks.tasks.classify:ClassifyPredictor",
             models="cvtasks.tasks.classify:classification_models",
+        ),
+        TaskSpec(
+            name="detect",
+            help="Detect objects (boxes, labels, scores) with a torchvision detector.",
+            config_cls=DetectConfig,
+            predictor="cvtasks.tasks.detect:DetectPredictor",
+            models="cvtasks.tasks.detect:detection_models",
+        ),
+        TaskSpec(
+            name="segment",
+            help="Segment images: per-pixel classes (deeplabv3/fcn/lraspp) or instance masks "
+            "(maskrcnn).",
+            config_cls=SegmentConfig,
+            predictor="cvtasks.tasks.segment:make_segment_predictor",
+            models="cvtasks.tasks.segment:segmentation_models",
+        ),
+        TaskSpec(
+            name="pose",
+            help="Estimate human pose: person boxes and 17 COCO keypoints (keypointrcnn).",
+            config_cls=PoseConfig,
+            predictor="cvtasks.tasks.pose:PosePredictor",
+            models="cvtasks.tasks.pose:pose_models",
         ),
     ]
 }

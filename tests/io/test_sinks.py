@@ -19,7 +19,7 @@ from cvtasks.io.sinks import (
     flatten_rows,
 )
 from cvtasks.tasks.registry import ClassifyConfig
-from cvtasks.types import Failure, Frame
+from cvtasks.types import Failure, Frame, make_record
 
 
 class Boxes:
@@ -46,8 +46,11 @@ def test_flatten_rows():
 def test_csv_header_waits_for_a_record_with_predictions():
     stream = io.StringIO()
     sink = StdoutSink("csv", "detect", "m", stream)
-    sink.write(Frame("empty.jpg", None, 4, 4), Boxes(0))
-    sink.write(Frame("two.jpg", None, 4, 4), Boxes(2))
+    for frame, result in [
+        (Frame("empty.jpg", None, 4, 4), Boxes(0)),
+        (Frame("two.jpg", None, 4, 4), Boxes(2)),
+    ]:
+        sink.write(frame, result, make_record(frame, "detect", "m", result))
     sink.close()
     lines = stream.getvalue().splitlines()
     assert lines[0].split(",")[:7] == [
@@ -116,11 +119,15 @@ def test_resume_refuses_other_task(tmp_path):
 def test_out_sink_video_abort_leaves_no_file(tmp_path):
     sink = OutDirSink(tmp_path, "t", "m", save_images=True, append=False)
     image = np.zeros((16, 16, 3), np.uint8)
-    sink.write(Frame("v.mp4", 0, 16, 16, "v.mp4", image, fps=5.0), Boxes(1))
-    sink.write(Frame("v.mp4", 1, 16, 16, "v.mp4", image, fps=5.0), Failure("bad frame"))
+    frame = Frame("v.mp4", 0, 16, 16, "v.mp4", image, fps=5.0)
+    files = sink.save_files(frame, Boxes(1))
+    assert files == {"annotated": "v.mp4"}
+    sink.write(frame, Boxes(1), make_record(frame, "t", "m", Boxes(1), files))
+    sink.write(Frame("v.mp4", 1, 16, 16, "v.mp4", image, fps=5.0), Failure("bad frame"), None)
     sink.abort()
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["errors.jsonl", "results.jsonl"]
+    assert names == ["errors.jsonl", "results.jsonl"]  # no half-written mp4, no temp file
+    assert json.loads((tmp_path / "results.jsonl").read_text())["files"] == {"annotated": "v.mp4"}
     assert json.loads((tmp_path / "errors.jsonl").read_text()) == {
         "source": "v.mp4",
         "frame": 1,

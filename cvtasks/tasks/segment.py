@@ -1,0 +1,299 @@
+"""Segmentation: semantic (deeplabv3, fcn, lraspp) and instance (maskrcnn), one command.
+
+Semantic models: the logits are upsampled (bilinear) to the original image size *before*
+the argmax; the class map is written as an index PNG (pixel value = class index, with a
+colour palette) and named in the record with each present class's pixel fraction.
+Instance models: detect's records plus each object's mask as COCO RLE or polygons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pycocotools.mask as mask_utils
+import torch
+import torch.nn.functional as F
+import torchvision
+from PIL import Image
+from torch import nn
+from torchvision.models import get_model
+
+from cvtasks.config import suggest
+from cvtasks.errors import UsageError
+from cvtasks.log import warn
+from cvtasks.render.draw import blend_masks, colour, draw_legend
+from cvtasks.tasks.base import Predictor, read_labels
+from cvtasks.tasks.detect import (
+    Detection,
+    DetectPredictor,
+    DetectResult,
+    draw_detections,
+    parse_classes,
+    run_grouped,
+)
+from cvtasks.tasks.registry import SegmentConfig
+from cvtasks.types import Artifact, Frame, Result
+from cvtasks.weights import ResolvedWeights, load_into, load_weights, resolve_weights
+
+# Upsample all classes at once below this many logits; above, one class at a time.
+_FULL_UPSAMPLE_LIMIT = 64_000_000
+_LEGEND_ROWS = 8
+
+
+def semantic_models() -> list[str]:
+    return list(torchvision.models.list_models(module=torchvision.models.segmentation))
+
+
+def instance_models() -> list[str]:
+    names = torchvision.models.list_models(module=torchvision.models.detection)
+    return [n for n in names if n.startswith("maskrcnn_")]
+
+
+def segmentation_models() -> list[str]:
+    return semantic_models() + instance_models()
+
+
+def make_segment_predictor(cfg: SegmentConfig, device: torch.device) -> Predictor:
+    """The semantic or instance predictor, by model family."""
+    if cfg.model in instance_models():
+        return InstancePredictor(cfg, device)
+    if cfg.model in semantic_models():
+        return SemanticPredictor(cfg, device)
+    raise UsageError(
+        f"unknown segment model '{cfg.model}'" + suggest(cfg.model, segmentation_models())
+        + "; see `cvtasks models list --task segment`"
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- semantic
+
+
+def palette_bytes(count: int) -> list[int]:
+    """A PNG palette: background (index 0) black, class i the stable colour of class i."""
+    flat = [0, 0, 0]
+    for i in range(1, 256):
+        flat += list(colour(i)) if i < count else [0, 0, 0]
+    return flat
+
+
+@dataclass
+class ClassArea:
+    """A class present in the image and the fraction of pixels it covers."""
+
+    label: str
+    index: int
+    fraction: float
+
+
+@dataclass
+class SemanticResult:
+    """The class of every pixel (``mask``: HxW class indices) and the classes present."""
+
+    mask: np.ndarray
+    predictions: list[ClassArea]
+    categories: list[str]
+    alpha: float
+
+    def to_record(self) -> dict[str, Any]:
+        return {"predictions": [vars(p) for p in self.predictions]}
+
+    def summary(self) -> str:
+        shown = [p for p in self.predictions if p.index != 0][:4]
+        return ", ".join(f"{p.label} {100 * p.fraction:.1f}%" for p in shown) or "background only"
+
+    def annotate(self, image: np.ndarray) -> np.ndarray:
+        present = [p for p in self.predictions if p.index != 0]
+        masks = [self.mask == p.index for p in present]
+        tinted = blend_masks(image, masks, [colour(p.index) for p in present], self.alpha)
+        shown = [p for p in present if p.fraction >= 0.005][:_LEGEND_ROWS]
+        legend = [(f"{p.label} {100 * p.fraction:.0f}%", colour(p.index)) for p in shown]
+        if len(present) > len(shown):
+            legend.append((f"+{len(present) - len(shown)} smaller", (128, 128, 128)))
+        return draw_legend(tinted, legend) if legend else tinted
+
+    def artifacts(self) -> list[Artifact]:
+        return [Artifact("mask", "masks", ".png", self._write_mask)]
+
+    def _write_mask(self, path: Path) -> None:
+        if len(self.categories) <= 256:
+            image = Image.fromarray(self.mask.astype(np.uint8), mode="P")
+            image.putpalette(palette_bytes(len(self.categories)))
+        else:  # more classes than a palette holds: 16-bit grey values are the indices
+            image = Image.fromarray(self.mask.astype(np.uint16))
+        image.save(path, format="PNG")
+
+
+def build_semantic(name: str, resolved: ResolvedWeights, num_classes: int) -> nn.Module:
+    """Build with ``weights=None`` (aux head when the weights have one) and load weights."""
+    state = load_weights(resolved)
+    if resolved.kind == "none":
+        warn(f"--weights none: {name} has random weights; its masks are meaningless")
+    has_aux = state is not None and any(k.startswith("aux_classifier.") for k in state)
+    kwargs: dict[str, Any] = {"weights_backbone": None, "num_classes": num_classes}
+    if not name.startswith("lraspp_"):
+        kwargs["aux_loss"] = has_aux
+    model = get_model(name, weights=None, **kwargs)
+    if state is not None:
+        load_into(model, state, resolved.describe())
+    return model.eval()
+
+
+def upsampled_argmax(
+    logits: torch.Tensor, size: tuple[int, int], allowed: list[int] | None
+) -> torch.Tensor:
+    """Argmax over classes of the logits bilinearly resized to ``size`` (H, W).
+
+    Only ``allowed`` classes (plus background) compete when given. Large outputs are done
+    one class at a time, which is exact (bilinear resizing is per channel) and bounded in memory.
+    """
+    channels = list(range(logits.shape[0])) if allowed is None else sorted({0, *allowed})
+    chosen = logits[channels].unsqueeze(0).float()
+    height, width = size
+    if len(channels) * height * width <= _FULL_UPSAMPLE_LIMIT:
+        up = F.interpolate(chosen, size=size, mode="bilinear", align_corners=False)[0]
+        best = up.argmax(dim=0)
+    else:
+        best_value = torch.full(size, -torch.inf, device=logits.device)
+        best = torch.zeros(size, dtype=torch.long, device=logits.device)
+        for position in range(len(channels)):
+            up = F.interpolate(
+                chosen[:, position : position + 1], size=size, mode="bilinear", align_corners=False
+            )[0, 0]
+            better = up > best_value
+            best_value = torch.where(better, up, best_value)
+            best = torch.where(better, torch.full_like(best, position), best)
+    return torch.tensor(channels, device=best.device)[best]
+
+
+class SemanticPredictor(Predictor):
+    """deeplabv3 / fcn / lraspp: per-pixel classes at the original resolution."""
+
+    task = "segment"
+
+    def __init__(self, cfg: SegmentConfig, device: torch.device) -> None:
+        super().__init__(cfg, device)
+        self.weights = resolve_weights(cfg.model, cfg.weights)
+        self.categories = read_labels(cfg.labels) if cfg.labels else self.weights.categories
+        if (
+            cfg.labels
+            and self.weights.kind == "pretrained"
+            and len(self.categories) != len(self.weights.categories)
+        ):
+            raise UsageError(
+                f"--labels has {len(self.categories)} names but {self.weights.member} predicts "
+                f"{len(self.weights.categories)} classes; pass your weights with --weights FILE"
+            )
+        classes = parse_classes(cfg.classes, self.categories)
+        self.allowed = sorted(classes) if classes is not None else None
+        self.transforms = self.weights.member.transforms()
+        self.model = build_semantic(cfg.model, self.weights, len(self.categories)).to(device)
+
+    def preprocessor(self) -> Callable[[Image.Image], torch.Tensor]:
+        return self.transforms
+
+    def collate(self, inputs: Sequence[Any]) -> Any:
+        return list(inputs)
+
+    def infer(self, batch: list[torch.Tensor]) -> list[torch.Tensor]:
+        def forward(group: list[torch.Tensor]) -> list[torch.Tensor]:
+            return list(self.model(torch.stack(group))["out"])
+
+        return run_grouped(forward, batch)
+
+    def postprocess(self, outputs: Sequence[torch.Tensor], frames: Sequence[Frame]) -> list[Result]:
+        assert isinstance(self.cfg, SegmentConfig)
+        results: list[Result] = []
+        for logits, frame in zip(outputs, frames, strict=True):
+            classes = upsampled_argmax(logits, (frame.height, frame.width), self.allowed)
+            counts = torch.bincount(classes.flatten(), minlength=len(self.categories)).cpu()
+            total = float(classes.numel())
+            present = [
+                ClassArea(self.categories[i], i, round(int(n) / total, 6))
+                for i, n in enumerate(counts.tolist())
+                if n > 0
+            ]
+            present.sort(key=lambda c: c.fraction, reverse=True)
+            mask = classes.cpu().numpy()
+            results.append(SemanticResult(mask, present, self.categories, self.cfg.alpha))
+        return results
+
+
+# --------------------------------------------------------------------------- instance
+
+
+def encode_rle(mask: np.ndarray) -> dict[str, Any]:
+    """COCO compressed RLE of a boolean HxW mask, JSON-ready (``counts`` as text)."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")}
+
+
+def decode_rle(rle: Mapping[str, Any]) -> np.ndarray:
+    """The boolean mask of a COCO RLE (as :func:`encode_rle` writes it)."""
+    data = {"size": list(rle["size"]), "counts": rle["counts"].encode("ascii")}
+    return mask_utils.decode(data).astype(bool)
+
+
+def mask_polygons(mask: np.ndarray) -> list[list[float]]:
+    """Outer contours of a boolean mask as COCO polygons ``[x1, y1, x2, y2, ...]``."""
+    contours, _ = cv2.findContours(
+        mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+    )
+    return [c.reshape(-1).astype(float).tolist() for c in contours if len(c) >= 3]
+
+
+@dataclass
+class InstanceMask(Detection):
+    """A detected object with its mask (kept as pixels for drawing, encoded for records)."""
+
+    pixels: np.ndarray | None = None
+    mask_format: str = "rle"
+
+    def to_record(self) -> dict[str, Any]:
+        record = super().to_record()
+        assert self.pixels is not None
+        if self.mask_format == "polygon":
+            record["polygons"] = mask_polygons(self.pixels)
+        else:
+            record["mask"] = encode_rle(self.pixels)
+        return record
+
+
+@dataclass
+class InstanceResult(DetectResult):
+    """Objects with masks, highest score first."""
+
+    alpha: float = 0.5
+
+    def annotate(self, image: np.ndarray) -> np.ndarray:
+        ordered = sorted(self.predictions, key=lambda p: p.score)
+        masks = [p.pixels for p in ordered if isinstance(p, InstanceMask) and p.pixels is not None]
+        tinted = blend_masks(image, masks, [colour(p.index) for p in ordered], self.alpha)
+        return draw_detections(tinted, self.predictions)
+
+
+class InstancePredictor(DetectPredictor):
+    """maskrcnn: detect's filters plus a thresholded mask per object."""
+
+    task = "segment"
+    models = staticmethod(instance_models)
+
+    def make_result(
+        self,
+        detections: list[Detection],
+        out: Mapping[str, torch.Tensor],
+        keep: torch.Tensor,
+        frame: Frame,
+    ) -> Result:
+        assert isinstance(self.cfg, SegmentConfig)
+        probabilities = out["masks"][keep, 0]
+        binary = (probabilities > self.cfg.mask_threshold).cpu().numpy()
+        objects: list[Detection] = [
+            InstanceMask(d.label, d.index, d.score, d.box, pixels, self.cfg.mask_format)
+            for d, pixels in zip(detections, binary, strict=True)
+        ]
+        return InstanceResult(objects, frame.width, frame.height, self.cfg.save_txt, self.cfg.alpha)
