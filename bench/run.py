@@ -26,6 +26,15 @@ from PIL import Image
 from torchvision.models import get_model, get_model_weights
 
 HERE = Path(__file__).resolve().parent
+CLASSIFIERS = {"resnet50", "resnet18", "mobilenet_v3_small", "vit_b_16", "convnext_tiny"}
+TASK_MODELS = [
+    ("detect", "fasterrcnn_resnet50_fpn_v2"),
+    ("detect", "fasterrcnn_mobilenet_v3_large_320_fpn"),
+    ("segment", "deeplabv3_resnet50"),
+    ("segment", "lraspp_mobilenet_v3_large"),
+    ("segment", "maskrcnn_resnet50_fpn"),
+    ("pose", "keypointrcnn_resnet50_fpn"),
+]
 DATA = HERE / "data"
 
 
@@ -58,11 +67,17 @@ def make_images(count: int, folder: Path) -> list[Path]:
     return paths
 
 
+def _build(model: str) -> torch.nn.Module:
+    """A seeded random model (detectors and segmenters without a backbone download)."""
+    torch.manual_seed(0)
+    kwargs = {} if model in CLASSIFIERS else {"weights_backbone": None}
+    return get_model(model, weights=None, **kwargs).eval()
+
+
 def weights_file(model: str) -> Path:
     path = DATA / f"{model}_seed0.pth"
     if not path.exists():
-        torch.manual_seed(0)
-        torch.save(get_model(model, weights=None).state_dict(), path)
+        torch.save(_build(model).state_dict(), path)
     return path
 
 
@@ -101,9 +116,24 @@ TIMING = re.compile(
 )
 
 
-def cvtasks_run(model: str, folder: Path, extra: list[str]) -> dict[str, float]:
+def task_bare_forward(model: str, paths: list[Path]) -> float:
+    """A for detection/segmentation/pose: one image per forward, inputs prepared beforehand."""
+    transforms = get_model_weights(model).DEFAULT.transforms()
+    net = _build(model)
+    inputs = [transforms(Image.open(p).convert("RGB")) for p in paths]
+    detector = hasattr(net, "transform")
+    with torch.inference_mode():
+        start = time.perf_counter()
+        for x in inputs:
+            net([x]) if detector else net(x.unsqueeze(0))
+        return len(paths) / (time.perf_counter() - start)
+
+
+def cvtasks_run(
+    model: str, folder: Path, extra: list[str], task: str = "classify"
+) -> dict[str, float]:
     """C: the CLI end to end in a subprocess; parses its timing line on stderr."""
-    cmd = [sys.executable, "-m", "cvtasks", "classify", str(folder), "-m", model,
+    cmd = [sys.executable, "-m", "cvtasks", task, str(folder), "-m", model,
            "-w", str(weights_file(model)), "--format", "jsonl", *extra]  # fmt: skip
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
@@ -154,6 +184,8 @@ def main() -> None:
     parser.add_argument("--models", default="resnet50,resnet18")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=3, help="best of N runs per measurement")
+    parser.add_argument("--task-images", type=int, default=8, help="images for the other tasks")
+    parser.add_argument("--skip-tasks", action="store_true", help="classify rows only")
     args = parser.parse_args()
 
     paths = make_images(args.images, DATA / "images")
@@ -165,6 +197,23 @@ def main() -> None:
     }  # fmt: skip
     for model in args.models.split(","):
         results["models"][model] = bench_model(model, paths, args.batch, args.repeats)  # type: ignore[index]
+    results["tasks"] = {}
+    if not args.skip_tasks:
+        task_folder = DATA / "task_images"
+        task_folder.mkdir(exist_ok=True)
+        for old in task_folder.glob("*.jpg"):
+            old.unlink()
+        for p in paths[: args.task_images]:
+            (task_folder / p.name).write_bytes(p.read_bytes())
+        task_paths = sorted(task_folder.glob("*.jpg"))
+        for task, model in TASK_MODELS:
+            a = task_bare_forward(model, task_paths)
+            c = cvtasks_run(model, task_folder, ["-b", "4"], task=task)
+            results["tasks"][f"{task} {model}"] = {
+                "A_bare_img_s": a,
+                "C": c,
+                "C_over_A": c["steady_img_s"] / a,
+            }  # type: ignore[index]
     (HERE / "results.json").write_text(json.dumps(results, indent=2))
     print_table(results)
 
@@ -216,6 +265,15 @@ def print_table(results: dict) -> None:
         cells = [f"{v:>{w}.2f}" if name in ("C/A", "C/B") else f"{v:>{w}.1f}"
                  for v, (name, w) in zip(values, columns[1:], strict=True)]  # fmt: skip
         print(f"{model:<10} " + " ".join(cells))
+    if results.get("tasks"):
+        print()
+        print(f"{'task / model':<48} {'A bare':>7} {'C':>7} {'C/A':>5} {'decode':>7} {'prep':>6} "
+              f"{'infer':>7} {'post':>6}")  # fmt: skip
+        for name, r in results["tasks"].items():
+            c = r["C"]
+            print(f"{name:<48} {r['A_bare_img_s']:7.2f} {c['steady_img_s']:7.2f} "
+                  f"{r['C_over_A']:5.2f} {c['ms_decode']:7.1f} {c['ms_preprocess']:6.1f} "
+                  f"{c['ms_inference']:7.1f} {c['ms_postprocess']:6.1f}")  # fmt: skip
     print("img/s; C = cvtasks steady state (after start-up and model load), C e2e = whole process;"
           " stage columns: ms per image in C (w0); best of N runs each")  # fmt: skip
 

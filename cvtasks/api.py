@@ -50,6 +50,7 @@ def predict(
         workers=cfg.workers,
         vid_stride=cfg.vid_stride,
         max_pixels=cfg.max_image_pixels,
+        precision=cfg.precision,
         keep_images=keep_images,
     )
     yield from engine

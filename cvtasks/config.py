@@ -147,6 +147,11 @@ class BaseConfig:
         "auto, cpu, cuda, cuda:N or mps (auto picks the best present).",
         affects_results=False,
     )
+    precision: str = option(
+        "fp32",
+        "Inference precision: fp32, bf16 (autocast on CPU or GPU) or fp16 (autocast, CUDA only).",
+        choices=("fp32", "bf16", "fp16"),
+    )
     vid_stride: int = option(1, "Process every N-th video frame.", minimum=1, maximum=100_000)
     max_image_pixels: int = option(
         DEFAULT_MAX_IMAGE_PIXELS,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import torch
@@ -37,6 +38,18 @@ def resolve_device(spec: str) -> torch.device:
             )
         return torch.device("cuda", index)
     raise UsageError(f"unknown device '{spec}': use auto, cpu, cuda, cuda:N or mps")
+
+
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast_for(device: torch.device, precision: str) -> contextlib.AbstractContextManager[object]:
+    """The autocast context for ``precision`` on ``device`` (a no-op for fp32)."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "fp16" and device.type not in ("cuda", "mps"):
+        raise UsageError("--precision fp16 needs a CUDA (or MPS) device; on CPU use bf16")
+    return torch.autocast(device_type=device.type, dtype=_DTYPES[precision])
 
 
 def _mps_available() -> bool:

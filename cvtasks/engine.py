@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from cvtasks.device import autocast_for
 from cvtasks.errors import ItemError
 from cvtasks.io.decode import decode_image
 from cvtasks.io.sources import InputItem
@@ -179,6 +180,7 @@ class Engine:
         max_pixels: int,
         keep_images: bool = False,
         done: Collection[FrameKey] = frozenset(),
+        precision: str = "fp32",
     ) -> None:
         self.predictor = predictor
         self.items = list(items)
@@ -188,6 +190,8 @@ class Engine:
         self.max_pixels = max_pixels
         self.keep_images = keep_images
         self.done = done
+        self.precision = precision
+        autocast_for(predictor.device, precision)  # fp16 on a CPU fails here, before any input
         self.stats = RunStats()
         self._preprocess = predictor.preprocessor()
 
@@ -294,7 +298,7 @@ class Engine:
         try:
             t0 = time.perf_counter()
             batch = predictor.to_device(predictor.collate([s.tensor for s in samples]))
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast_for(predictor.device, self.precision):
                 outputs = predictor.infer(batch)
                 if predictor.device.type == "cuda":
                     torch.cuda.synchronize(predictor.device)

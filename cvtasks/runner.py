@@ -54,9 +54,10 @@ def collect_inputs(cfg: BaseConfig, stdin: TextIO | None = None) -> list[InputIt
 
 def load_predictor(spec: TaskSpec, cfg: BaseConfig) -> Predictor:
     """Resolve the device and build the task's predictor (downloads weights if needed)."""
-    from cvtasks.device import resolve_device
+    from cvtasks.device import autocast_for, resolve_device
 
     device = resolve_device(cfg.device)
+    autocast_for(device, cfg.precision)  # an impossible precision fails before the model loads
     predictor: Predictor = spec.load_predictor_class()(cfg, device)
     return predictor
 
@@ -99,6 +100,7 @@ def run_task(
         workers=cfg.workers,
         vid_stride=cfg.vid_stride,
         max_pixels=cfg.max_image_pixels,
+        precision=cfg.precision,
         keep_images=cfg.save_images and out is not None,
         done=done,
     )
