@@ -73,6 +73,12 @@ class _Sample:
     decode_s: float = 0.0
     preprocess_s: float = 0.0
 
+    def pin_memory(self) -> _Sample:
+        """Called by the DataLoader's pinning thread on CUDA runs: page-locked input tensors."""
+        if isinstance(self.tensor, torch.Tensor):
+            self.tensor = self.tensor.pin_memory()
+        return self
+
 
 def _prepare(
     position: int,
@@ -125,8 +131,20 @@ class _ImageDataset(Dataset[_Sample]):
         )
 
 
-def _as_list(samples: list[_Sample]) -> list[_Sample]:
-    return samples
+def _identity(sample: _Sample) -> _Sample:
+    return sample
+
+
+def _chunks(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of ``size`` items (the last may be shorter)."""
+    chunk: list[T] = []
+    for item in iterable:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def prefetch(iterable: Iterable[T], depth: int = 2) -> Iterator[T]:
@@ -215,16 +233,19 @@ class Engine:
         self.stats.skipped += len(items) - len(todo)
         if not todo:
             return
+        # One sample per worker request (batch_size=None), batched here: every worker is busy
+        # from the start even when there are fewer batches than workers.
+        depth = max(2, -(-2 * self.batch_size // max(self.workers, 1)))
         loader = DataLoader(
             _ImageDataset(todo, self._preprocess, self.max_pixels, self.keep_images),
-            batch_size=self.batch_size,
+            batch_size=None,
             shuffle=False,
             num_workers=self.workers,
-            collate_fn=_as_list,
+            collate_fn=_identity,  # type: ignore[arg-type]  # batch_size=None: one sample
             pin_memory=self.predictor.device.type == "cuda",
-            prefetch_factor=2 if self.workers > 0 else None,
+            prefetch_factor=depth if self.workers > 0 else None,
         )
-        for samples in loader:
+        for samples in _chunks(loader, self.batch_size):
             frames = [
                 Frame(
                     source=todo[s.position].source,
