@@ -176,6 +176,30 @@ def best_of(repeats: int, measure, key=None):
     return max(runs, key=key) if key else max(runs)
 
 
+def bench_explain(model: str, image: Path) -> dict[str, object]:
+    """Seconds per image of each method at 224 px, and occlusion windows/s, batched or not."""
+    from cvtasks.explain.methods import METHODS, MethodOptions, attribute
+
+    transforms = get_model_weights(model).DEFAULT.transforms()
+    net = _build(model)
+    for parameter in net.parameters():
+        parameter.requires_grad_(False)
+    x = transforms(Image.open(image).convert("RGB")).unsqueeze(0)
+    out: dict[str, object] = {}
+    for method in METHODS:
+        start = time.perf_counter()
+        attribute(method, net, x, 0, MethodOptions(batch_size=8), model)
+        out[method] = round(time.perf_counter() - start, 3)
+    for batch in (1, 8, 64):
+        opts = MethodOptions(window=32, stride=16, batch_size=batch)
+        start = time.perf_counter()
+        attr = attribute("occlusion", net, x, 0, opts, model)
+        out[f"occlusion_windows_per_s_batch{batch}"] = round(
+            attr.extra["probability_map"].size / (time.perf_counter() - start), 1
+        )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -186,9 +210,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="best of N runs per measurement")
     parser.add_argument("--task-images", type=int, default=8, help="images for the other tasks")
     parser.add_argument("--skip-tasks", action="store_true", help="classify rows only")
+    parser.add_argument("--only-explain", action="store_true", help="the explain rows only")
     args = parser.parse_args()
 
     paths = make_images(args.images, DATA / "images")
+    if args.only_explain:
+        explain = {m: bench_explain(m, paths[1]) for m in ("resnet18", "resnet50")}
+        print_explain(explain)
+        return
     results: dict[str, object] = {
         "machine": {"cpu_threads": torch.get_num_threads(), "platform": platform.platform(),
                     "torch": torch.__version__, "processor": platform.processor()},
@@ -197,6 +226,7 @@ def main() -> None:
     }  # fmt: skip
     for model in args.models.split(","):
         results["models"][model] = bench_model(model, paths, args.batch, args.repeats)  # type: ignore[index]
+    results["explain"] = {m: bench_explain(m, paths[1]) for m in ("resnet18", "resnet50")}
     results["tasks"] = {}
     if not args.skip_tasks:
         task_folder = DATA / "task_images"
@@ -242,6 +272,19 @@ def bench_model(model: str, paths: list[Path], batch: int, repeats: int) -> dict
     }
 
 
+def print_explain(explain: dict) -> None:
+    """Seconds per image for each explain method, and occlusion's batching speed-up."""
+    methods = [k for k in next(iter(explain.values())) if not k.startswith("occlusion_windows")]
+    print(f"{'explain (s/image, 224 px)':<26}" + "".join(f"{m[:12]:>13}" for m in methods))
+    for model, r in explain.items():
+        print(f"{model:<26}" + "".join(f"{r[m]:>13.2f}" for m in methods))
+    for model, r in explain.items():
+        one = r["occlusion_windows_per_s_batch1"]
+        eight, many = r["occlusion_windows_per_s_batch8"], r["occlusion_windows_per_s_batch64"]
+        print(f"{model}: occlusion windows/s: {one:.1f} one at a time, {eight:.1f} batched by 8 "
+              f"({eight / one:.2f}x), {many:.1f} by 64 ({many / one:.2f}x)")  # fmt: skip
+
+
 def print_table(results: dict) -> None:
     s = results["startup"]
     print(f"startup: python -c pass {s['python_pass_s']:.3f} s, "
@@ -265,6 +308,9 @@ def print_table(results: dict) -> None:
         cells = [f"{v:>{w}.2f}" if name in ("C/A", "C/B") else f"{v:>{w}.1f}"
                  for v, (name, w) in zip(values, columns[1:], strict=True)]  # fmt: skip
         print(f"{model:<10} " + " ".join(cells))
+    if results.get("explain"):
+        print()
+        print_explain(results["explain"])
     if results.get("tasks"):
         print()
         print(f"{'task / model':<48} {'A bare':>7} {'C':>7} {'C/A':>5} {'decode':>7} {'prep':>6} "

@@ -22,7 +22,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from cvtasks.device import autocast_for
-from cvtasks.errors import ItemError
+from cvtasks.errors import CvTasksError, ItemError
 from cvtasks.io.decode import decode_image
 from cvtasks.io.sources import InputItem
 from cvtasks.io.video import VideoReader
@@ -206,7 +206,7 @@ class Engine:
         self.workers = workers
         self.vid_stride = vid_stride
         self.max_pixels = max_pixels
-        self.keep_images = keep_images
+        self.keep_images = keep_images or predictor.needs_images
         self.done = done
         self.precision = precision
         autocast_for(predictor.device, precision)  # fp16 on a CPU fails here, before any input
@@ -319,13 +319,15 @@ class Engine:
         try:
             t0 = time.perf_counter()
             batch = predictor.to_device(predictor.collate([s.tensor for s in samples]))
-            with torch.inference_mode(), autocast_for(predictor.device, self.precision):
+            with predictor.inference_context(), autocast_for(predictor.device, self.precision):
                 outputs = predictor.infer(batch)
                 if predictor.device.type == "cuda":
                     torch.cuda.synchronize(predictor.device)
                 t1 = time.perf_counter()
                 results = predictor.postprocess(outputs, frames)
             t2 = time.perf_counter()
+        except CvTasksError:
+            raise  # a usage or weights problem is the run's, not this input's
         except Exception as exc:
             if len(samples) > 1:
                 return [

@@ -53,6 +53,16 @@ def _option_for(name: str, tp: Any, default: Any, cfg_cls: type[BaseConfig]) -> 
     )
 
 
+def _positional_for(name: str, cfg_cls: type[BaseConfig]) -> inspect.Parameter:
+    meta = meta_of(next(f for f in config_fields(cfg_cls) if f.name == name))
+    help_text = meta.help + (f" One of: {', '.join(meta.choices)}." if meta.choices else "")
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Annotated[str, typer.Argument(help=help_text, show_default=False)],
+    )
+
+
 def config_from_cli(
     spec: TaskSpec,
     ctx: typer.Context,
@@ -94,12 +104,14 @@ def make_task_command(spec: TaskSpec) -> Callable[..., None]:
         from cvtasks.runner import run_task
 
         values = {name: kwargs[name] for name in option_names}
+        values.update({name: kwargs[name] for name in spec.positional})
         cfg = config_from_cli(spec, ctx, kwargs["inputs"], kwargs["config"], kwargs["set_"], values)
         summary = run_task(spec, cfg, stdin=sys.stdin)
         raise typer.Exit(EXIT_ITEM_FAILURES if summary.stats.failed else EXIT_OK)
 
     params = [
         inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+        *[_positional_for(name, cfg_cls) for name in spec.positional],
         inspect.Parameter(
             "inputs",
             inspect.Parameter.KEYWORD_ONLY,

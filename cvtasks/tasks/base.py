@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -23,6 +24,7 @@ class Predictor(ABC):
     """
 
     task: ClassVar[str]
+    needs_images: ClassVar[bool] = False  # results draw on the original image (explain panels)
 
     def __init__(self, cfg: BaseConfig, device: torch.device) -> None:
         self.cfg = cfg
@@ -50,6 +52,10 @@ class Predictor(ABC):
     @abstractmethod
     def postprocess(self, outputs: Any, frames: Sequence[Frame]) -> list[Result]:
         """Turn model outputs into one result per frame, in original-image coordinates."""
+
+    def inference_context(self) -> contextlib.AbstractContextManager[object]:
+        """Where ``infer`` runs: inference mode, unless the task needs gradients."""
+        return torch.inference_mode()
 
     def to_device(self, batch: Any) -> Any:
         """Move a collated batch to the predictor's device."""

@@ -136,6 +136,93 @@ class SegmentConfig(DetectConfig):
     )
 
 
+EXPLAIN_METHODS = (
+    "occlusion", "saliency", "smoothgrad", "integrated-gradients", "deconvnet", "guided-backprop",
+    "gradcam", "guided-gradcam",
+)  # fmt: skip
+
+
+@dataclass
+class ExplainConfig(BaseConfig):
+    """Options of `cvtasks explain METHOD`."""
+
+    method: str = option(
+        "gradcam", "Attribution method.", choices=EXPLAIN_METHODS, panel="Task", cli=False
+    )
+    model: str = option("resnet50", MODEL_HELP, flag="-m", panel="Model")
+    batch_size: int = option(
+        8,
+        "Perturbed copies per forward (occlusion windows, SmoothGrad samples, IG steps); "
+        "on a 2-core CPU 4-8 is fastest, on a GPU use 64 or more.",
+        flag="-b",
+        minimum=1,
+        maximum=4096,
+        affects_results=False,
+    )
+    target: str | None = option(
+        None, "Class to explain, by label or index (default: the top prediction).", panel="Task"
+    )
+    top_k: int = option(
+        1,
+        "Explain each of the top K classes (ignored with --target).",
+        minimum=1,
+        maximum=100,
+        panel="Task",
+    )
+    layer: str | None = option(
+        None,
+        "Layer for gradcam/guided-gradcam (default: the last conv stage), or whose unit "
+        "--channel explains.",
+        panel="Task",
+    )
+    channel: int | None = option(
+        None,
+        "deconvnet/guided-backprop: explain this channel of --layer (its strongest "
+        "activation) instead of a class.",
+        minimum=0,
+        panel="Task",
+    )
+    window: int = option(32, "Occlusion patch size in model-input pixels.", minimum=1, panel="Task")
+    stride: int = option(16, "Occlusion step in model-input pixels.", minimum=1, panel="Task")
+    baseline: str = option(
+        "zero",
+        "Occlusion patch / IG reference: zero (the normalisation mean, grey), mean (the "
+        "image's mean colour) or blur.",
+        choices=("zero", "mean", "blur"),
+        panel="Task",
+    )
+    samples: int = option(25, "SmoothGrad noisy samples.", minimum=1, maximum=10_000, panel="Task")
+    noise: float = option(
+        0.15,
+        "SmoothGrad noise level, as a fraction of the input's value range.",
+        minimum=0.0,
+        maximum=10.0,
+        panel="Task",
+    )
+    steps: int = option(50, "Integrated-gradients steps.", minimum=1, maximum=10_000, panel="Task")
+    sanity: bool = option(
+        False,
+        "Also explain with a randomised copy of the model and report the maps' rank "
+        "correlation (Adebayo et al. 2018: a faithful method gives a low one).",
+        panel="Task",
+    )
+    colormap: str = option(
+        "turbo",
+        "Heatmap colours.",
+        choices=("turbo", "inferno", "jet", "viridis"),
+        affects_results=False,
+        panel="Output",
+    )
+    alpha: float = option(
+        0.6,
+        "Heatmap opacity in the overlay.",
+        minimum=0.0,
+        maximum=1.0,
+        affects_results=False,
+        panel="Output",
+    )
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """One task family: its CLI name, help, config class and predictor location."""
@@ -145,6 +232,7 @@ class TaskSpec:
     config_cls: type[BaseConfig]
     predictor: str  # "module:Class"
     models: str  # "module:function" returning the model names this task accepts
+    positional: tuple[str, ...] = ()  # config keys given as arguments before the inputs
 
     def load_predictor_class(self) -> Any:
         """Import the predictor class (this is where torch gets imported)."""
@@ -191,6 +279,15 @@ TASKS: dict[str, TaskSpec] = {
             config_cls=PoseConfig,
             predictor="cvtasks.tasks.pose:PosePredictor",
             models="cvtasks.tasks.pose:pose_models",
+        ),
+        TaskSpec(
+            name="explain",
+            help="Explain a classifier's decision: occlusion, saliency, smoothgrad, "
+            "integrated-gradients, deconvnet, guided-backprop, gradcam, guided-gradcam.",
+            config_cls=ExplainConfig,
+            predictor="cvtasks.tasks.explain:ExplainPredictor",
+            models="cvtasks.tasks.classify:classification_models",
+            positional=("method",),
         ),
     ]
 }

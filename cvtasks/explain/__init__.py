@@ -1,0 +1,1 @@
+"""Explaining CNN decisions: attribution methods (Captum), occlusion maps, rendering."""

@@ -1,0 +1,265 @@
+"""Attribution methods on a model and one preprocessed image ``x`` (1 x 3 x H x W).
+
+Gradient methods come from Captum (the PyTorch project's attribution library): saliency
+(Simonyan et al. 2014), SmoothGrad, integrated gradients, deconvnet and guided backprop
+(Springenberg et al. 2015), Grad-CAM and guided Grad-CAM. Occlusion (Zeiler & Fergus 2013)
+is done here because its product is the *probability map* of the target class with the
+occluder at each position, which Captum's occlusion (an attribution) does not return; the
+per-pixel drop it also yields equals Captum's occlusion attribution.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torchvision.transforms.functional as TF
+from torch import nn
+
+from cvtasks.errors import UsageError
+from cvtasks.explain.layers import default_layer, get_layer
+
+METHODS = (
+    "occlusion",
+    "saliency",
+    "smoothgrad",
+    "integrated-gradients",
+    "deconvnet",
+    "guided-backprop",
+    "gradcam",
+    "guided-gradcam",
+)
+NEURON_METHODS = ("deconvnet", "guided-backprop")
+LAYER_METHODS = ("gradcam", "guided-gradcam")
+
+
+@dataclass
+class MethodOptions:
+    """Knobs of the methods (see ``cvtasks config show explain``)."""
+
+    layer: str | None = None
+    channel: int | None = None
+    window: int = 32
+    stride: int = 16
+    baseline: str = "zero"
+    samples: int = 25
+    noise: float = 0.15
+    steps: int = 50
+    batch_size: int = 64
+
+
+@dataclass
+class Attribution:
+    """A method's answer for one image and one target (class index or unit)."""
+
+    heat: np.ndarray  # H x W, float32, model-input resolution; larger = more important
+    raw: np.ndarray  # what the method computed (C x H x W gradients, h x w Grad-CAM, ...)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def baseline_like(x: torch.Tensor, kind: str) -> torch.Tensor:
+    """The reference input: ``zero`` (the normalisation mean, a neutral grey), ``mean`` (the
+    image's own mean colour) or ``blur`` (a heavily blurred copy)."""
+    if kind == "zero":
+        return torch.zeros_like(x)
+    if kind == "mean":
+        return x.mean(dim=(2, 3), keepdim=True).expand_as(x).clone()
+    if kind == "blur":
+        size = max(3, (min(x.shape[-2:]) // 8) | 1)
+        return TF.gaussian_blur(x, [size, size], [size / 3.0, size / 3.0])
+    raise UsageError(f"unknown baseline '{kind}': use zero, mean or blur")
+
+
+def window_positions(length: int, window: int, stride: int) -> list[int]:
+    """Window starts covering ``length``, the last one flush with the edge."""
+    if window >= length:
+        return [0]
+    starts = list(range(0, length - window + 1, stride))
+    if starts[-1] != length - window:
+        starts.append(length - window)
+    return starts
+
+
+def occlusion(model: nn.Module, x: torch.Tensor, target: int, opts: MethodOptions) -> Attribution:
+    """Slide a baseline patch over ``x``; record P(target) at each position, batched."""
+    base = baseline_like(x, opts.baseline)
+    height, width = x.shape[-2:]
+    window = min(opts.window, height, width)
+    ys, xs = (
+        window_positions(height, window, opts.stride),
+        window_positions(width, window, opts.stride),
+    )
+    with torch.no_grad():
+        p0 = float(model(x).float().softmax(dim=1)[0, target])
+        probs = torch.empty(len(ys) * len(xs))
+        positions = [(y, x0) for y in ys for x0 in xs]
+        for start in range(0, len(positions), opts.batch_size):
+            chunk = positions[start : start + opts.batch_size]
+            batch = x.repeat(len(chunk), 1, 1, 1)
+            for i, (y, x0) in enumerate(chunk):
+                batch[i, :, y : y + window, x0 : x0 + window] = base[
+                    0, :, y : y + window, x0 : x0 + window
+                ]
+            probs[start : start + len(chunk)] = model(batch).float().softmax(dim=1)[:, target].cpu()
+    prob_map = probs.reshape(len(ys), len(xs)).numpy()
+    drop = np.zeros((height, width), np.float64)
+    count = np.zeros((height, width), np.float64)
+    for (y, x0), p in zip(positions, probs.tolist(), strict=True):
+        drop[y : y + window, x0 : x0 + window] += p0 - p
+        count[y : y + window, x0 : x0 + window] += 1
+    heat = (drop / np.maximum(count, 1)).astype(np.float32)
+    worst = int(np.argmin(prob_map))
+    wy, wx = positions[worst]
+    extra = {
+        "probability_map": prob_map,
+        "window_starts": (ys, xs),
+        "window": window,
+        "score": p0,
+        "min_score": float(prob_map.flat[worst]),
+        "min_box": [wx, wy, wx + window, wy + window],
+    }
+    return Attribution(np.clip(heat, 0, None), prob_map, extra)
+
+
+def _channel_max(attr: torch.Tensor, absolute: bool = True) -> np.ndarray:
+    values = attr.detach()[0].float()
+    values = values.abs() if absolute else values
+    return values.max(dim=0).values.cpu().numpy().astype(np.float32)
+
+
+def _unit_selector(channel: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A Captum neuron selector: the channel's strongest activation anywhere in the map."""
+
+    def select(output: torch.Tensor) -> torch.Tensor:
+        return output[:, channel].flatten(1).amax(dim=1)
+
+    return select
+
+
+def relu_copy(model: nn.Module) -> nn.Module:
+    """A copy whose ReLUs are not in place (Captum's ReLU hooks need their inputs intact)."""
+    clone = copy.deepcopy(model)
+    for module in clone.modules():
+        if isinstance(module, nn.ReLU):
+            module.inplace = False
+    if not any(isinstance(m, nn.ReLU) for m in clone.modules()):
+        raise UsageError(
+            "deconvnet and guided backprop change ReLU gradients, but this model has no nn.ReLU"
+        )
+    return clone
+
+
+def attribute(
+    method: str,
+    model: nn.Module,
+    x: torch.Tensor,
+    target: int | None,
+    opts: MethodOptions,
+    model_name: str = "",
+) -> Attribution:
+    """Explain ``target`` (a class index) for input ``x``, or unit ``opts.channel`` of
+    ``opts.layer`` for the neuron methods."""
+    from captum import attr as captum
+
+    if method not in METHODS:
+        raise UsageError(f"unknown method '{method}': choose one of {', '.join(METHODS)}")
+    if opts.channel is not None and method not in NEURON_METHODS:
+        raise UsageError(
+            f"--channel explains a unit with {' or '.join(NEURON_METHODS)}, not {method}"
+        )
+    x = x.detach().clone().requires_grad_(method != "occlusion")
+    if method == "occlusion":
+        assert target is not None
+        return occlusion(model, x.detach(), target, opts)
+    if method == "saliency":
+        raw = captum.Saliency(model).attribute(x, target=target, abs=True)
+        return Attribution(_channel_max(raw), raw.detach()[0].cpu().numpy())
+    if method == "smoothgrad":
+        sigma = opts.noise * float((x.max() - x.min()).detach())
+        tunnel = captum.NoiseTunnel(captum.Saliency(model))
+        raw = tunnel.attribute(
+            x,
+            nt_type="smoothgrad",
+            nt_samples=opts.samples,
+            nt_samples_batch_size=opts.batch_size,
+            stdevs=sigma,
+            target=target,
+            abs=True,
+        )
+        return Attribution(_channel_max(raw), raw.detach()[0].cpu().numpy())
+    if method == "integrated-gradients":
+        raw = captum.IntegratedGradients(model).attribute(
+            x,
+            baselines=baseline_like(x.detach(), opts.baseline),
+            target=target,
+            n_steps=opts.steps,
+            internal_batch_size=opts.batch_size,
+        )
+        heat = raw.detach()[0].float().sum(dim=0).abs().cpu().numpy().astype(np.float32)
+        return Attribution(heat, raw.detach()[0].cpu().numpy())
+    if method in NEURON_METHODS:
+        warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
+        relu_model = relu_copy(model)
+        if opts.channel is not None:
+            if opts.layer is None:
+                raise UsageError("--channel needs --layer NAME (the layer whose unit to explain)")
+            layer = get_layer(relu_model, opts.layer)
+            cls = (
+                captum.NeuronDeconvolution if method == "deconvnet" else captum.NeuronGuidedBackprop
+            )
+            raw = cls(relu_model, layer).attribute(x, neuron_selector=_unit_selector(opts.channel))
+        else:
+            cls2 = captum.Deconvolution if method == "deconvnet" else captum.GuidedBackprop
+            raw = cls2(relu_model).attribute(x, target=target)
+        return Attribution(_channel_max(raw), raw.detach()[0].cpu().numpy())
+    layer_name = opts.layer or default_layer(model_name, model)
+    if method == "gradcam":
+        layer = get_layer(model, layer_name)
+        cam = captum.LayerGradCam(model, layer).attribute(x, target=target, relu_attributions=True)
+        up = captum.LayerAttribution.interpolate(
+            cam, tuple(x.shape[-2:]), interpolate_mode="bilinear"
+        )
+        heat = up.detach()[0, 0].float().clamp(min=0).cpu().numpy().astype(np.float32)
+        return Attribution(heat, cam.detach()[0, 0].cpu().numpy(), {"layer": layer_name})
+    warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
+    relu_model = relu_copy(model)
+    layer = get_layer(relu_model, layer_name)
+    raw = captum.GuidedGradCam(relu_model, layer).attribute(
+        x, target=target, interpolate_mode="bilinear"
+    )
+    return Attribution(_channel_max(raw), raw.detach()[0].cpu().numpy(), {"layer": layer_name})
+
+
+def randomized_copy(model: nn.Module, seed: int = 0) -> nn.Module:
+    """The model with every parameter re-initialised (Adebayo et al. 2018's randomisation)."""
+    torch.manual_seed(seed)
+    clone = copy.deepcopy(model)
+    for module in clone.modules():
+        reset = getattr(module, "reset_parameters", None)
+        if callable(reset):
+            reset()
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+    return clone.eval()
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 0..n-1 with ties sharing their average rank (as Spearman's coefficient needs)."""
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    starts = np.cumsum(counts) - counts
+    return (starts + (counts - 1) / 2.0)[inverse.ravel()]
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation of two maps of equal shape (ties get average ranks)."""
+    ra = _average_ranks(a.ravel().astype(np.float64))
+    rb = _average_ranks(b.ravel().astype(np.float64))
+    ra -= ra.mean()
+    rb -= rb.mean()
+    denominator = float(np.sqrt((ra**2).sum() * (rb**2).sum()))
+    return float((ra * rb).sum() / denominator) if denominator else 0.0

@@ -1,0 +1,301 @@
+"""`cvtasks explain METHOD`: what a classifier looks at, per image and target class.
+
+The model sees the centre crop that its weights' ``transforms()`` make; heatmaps are computed
+on that crop and placed back on the original image at the crop's position and scale. The
+rest of the image is dimmed in the panels, and the crop is drawn as a white rectangle: the
+model never saw it, so no method can say anything about it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torchvision
+from PIL import Image
+
+from cvtasks.config import suggest
+from cvtasks.errors import UsageError
+from cvtasks.explain.layers import default_layer, get_layer
+from cvtasks.explain.methods import (
+    LAYER_METHODS,
+    NEURON_METHODS,
+    Attribution,
+    MethodOptions,
+    attribute,
+    randomized_copy,
+    rank_correlation,
+)
+from cvtasks.render.heatmap import colorize, normalise, overlay, panel, place_in_image
+from cvtasks.tasks.base import Predictor, read_labels
+from cvtasks.tasks.classify import build_classifier
+from cvtasks.tasks.registry import ExplainConfig
+from cvtasks.types import Artifact, Frame, Result
+from cvtasks.weights import check_model_name, resolve_weights
+
+
+def crop_box(transforms: Any, width: int, height: int) -> tuple[int, int, int, int]:
+    """The region (x1, y1, x2, y2) of a ``width`` x ``height`` image that the model sees
+    after the classification preset's resize (shorter side) and centre crop."""
+    resize = getattr(transforms, "resize_size", None)
+    crop = getattr(transforms, "crop_size", None)
+    if not resize or not crop:
+        return (0, 0, width, height)
+    short, long = (width, height) if width <= height else (height, width)
+    new_short, new_long = resize[0], int(resize[0] * long / short)
+    rw, rh = (new_short, new_long) if width <= height else (new_long, new_short)
+    cw, ch = crop[0], crop[-1]
+    left, top = round((rw - cw) / 2.0), round((rh - ch) / 2.0)
+    sx, sy = width / rw, height / rh
+    x1, y1 = max(0, round(left * sx)), max(0, round(top * sy))
+    x2, y2 = min(width, round((left + cw) * sx)), min(height, round((top + ch) * sy))
+    return (x1, y1, x2, y2)
+
+
+@dataclass
+class TargetExplanation:
+    """One explained target: a class (or a unit) and the method's maps."""
+
+    label: str
+    index: int
+    score: float  # the class probability (or the unit's activation)
+    rank: int | None  # the class's rank among the model's predictions (1 = top)
+    attribution: Attribution
+    sanity: float | None = None
+
+    def to_record(self, to_original: Callable[[Sequence[float]], list[int]]) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "label": self.label,
+            "index": self.index,
+            "score": round(self.score, 6),
+        }
+        if self.rank is not None:
+            record["rank"] = self.rank
+        extra = self.attribution.extra
+        if "min_score" in extra:
+            record["min_score"] = round(extra["min_score"], 6)
+            record["min_box"] = to_original(extra["min_box"])
+        if self.sanity is not None:
+            record["sanity_rank_corr"] = round(self.sanity, 4)
+        return record
+
+
+@dataclass
+class ExplainResult:
+    """Explanations of one image; panels and raw maps are its artifacts."""
+
+    method: str
+    targets: list[TargetExplanation]
+    image: np.ndarray  # the original, upright RGB image
+    box: tuple[int, int, int, int]  # the crop the model sees, in original pixels
+    input_size: tuple[int, int]  # model input (H, W)
+    colormap: str
+    alpha: float
+    layer: str | None = None
+
+    def to_original(self, xyxy: Sequence[float]) -> list[int]:
+        """Model-input coordinates -> original image pixels."""
+        x1, y1, x2, y2 = self.box
+        sx, sy = (x2 - x1) / self.input_size[1], (y2 - y1) / self.input_size[0]
+        return [
+            round(x1 + xyxy[0] * sx),
+            round(y1 + xyxy[1] * sy),
+            round(x1 + xyxy[2] * sx),
+            round(y1 + xyxy[3] * sy),
+        ]
+
+    def to_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {"method": self.method, "crop": list(self.box)}
+        if self.layer:
+            record["layer"] = self.layer
+        record["predictions"] = [t.to_record(self.to_original) for t in self.targets]
+        return record
+
+    def summary(self) -> str:
+        return ", ".join(f"{t.label} {t.score:.3f}" for t in self.targets)
+
+    def heat_on_image(self, target: TargetExplanation) -> np.ndarray:
+        height, width = self.image.shape[:2]
+        return place_in_image(normalise(target.attribution.heat), self.box, width, height)
+
+    def annotate(self, image: np.ndarray) -> np.ndarray:
+        return overlay(image, self.heat_on_image(self.targets[0]), self.colormap, self.alpha)
+
+    def render_panel(self, target: TargetExplanation) -> np.ndarray:
+        height, width = self.image.shape[:2]
+        heat = self.heat_on_image(target)
+        extra = target.attribution.extra
+        if "probability_map" in extra:
+            probs = extra["probability_map"]
+            low, high = float(probs.min()), float(probs.max())
+            scaled = (probs - low) / (high - low) if high > low else np.zeros_like(probs)
+            middle_map = place_in_image(scaled, self.box, width, height, nearest=True)
+            captions = (
+                "original",
+                f"P({target.label}) with the patch there: {low:.3f} (blue) to {high:.3f} (red)",
+                "probability drop",
+            )
+            title = (
+                f"occlusion ({extra['window']} px patch): {target.label} {target.score:.3f}, "
+                f"lowest {extra['min_score']:.3f}"
+            )
+        else:
+            middle_map = heat
+            captions = ("original", "heatmap", "overlay")
+            title = f"{self.method}: {target.label} {target.score:.3f}"
+            if self.layer:
+                title += f" (layer {self.layer})"
+        if target.sanity is not None:
+            title += f" | sanity rank corr {target.sanity:.2f}"
+        middle = colorize(np.nan_to_num(np.clip(middle_map, 0, 1)), self.colormap)
+        middle[~np.isfinite(middle_map)] = (middle[~np.isfinite(middle_map)] * 0.3).astype(np.uint8)
+        return panel(
+            self.image,
+            middle,
+            overlay(self.image, heat, self.colormap, self.alpha),
+            title,
+            self.box,
+            captions,
+        )
+
+    def artifacts(self) -> list[Artifact]:
+        files = []
+        for number, target in enumerate(self.targets, start=1):
+            suffix = f".{self.method}.{number}"
+
+            def write_panel(path: Path, target: TargetExplanation = target) -> None:
+                Image.fromarray(self.render_panel(target)).save(path, format="PNG")
+
+            def write_raw(path: Path, target: TargetExplanation = target) -> None:
+                with path.open("wb") as handle:
+                    np.save(handle, target.attribution.raw)
+
+            files.append(Artifact(f"panel_{number}", "explain", suffix + ".png", write_panel))
+            files.append(Artifact(f"raw_{number}", "explain", suffix + ".npy", write_raw))
+        return files
+
+
+class ExplainPredictor(Predictor):
+    """A torchvision classifier and one attribution method."""
+
+    task = "explain"
+    needs_images = True
+
+    def __init__(self, cfg: ExplainConfig, device: torch.device) -> None:
+        super().__init__(cfg, device)
+        check_model_name(cfg.model, torchvision.models, "classify")
+        self.weights = resolve_weights(cfg.model, cfg.weights)
+        self.labels = read_labels(cfg.labels) if cfg.labels else self.weights.categories
+        self.transforms = self.weights.member.transforms()
+        self.model = build_classifier(cfg.model, self.weights, len(self.labels)).to(device)
+        for parameter in self.model.parameters():
+            parameter.requires_grad_(False)
+        self.options = MethodOptions(
+            layer=cfg.layer,
+            channel=cfg.channel,
+            window=cfg.window,
+            stride=cfg.stride,
+            baseline=cfg.baseline,
+            samples=cfg.samples,
+            noise=cfg.noise,
+            steps=cfg.steps,
+            batch_size=cfg.batch_size,
+        )
+        self._check_method(cfg)
+        self.fixed_target = self._parse_target(cfg.target)
+        self._random_model: torch.nn.Module | None = None
+
+    def _check_method(self, cfg: ExplainConfig) -> None:
+        """Refuse impossible combinations and resolve the layer before any image is read."""
+        if cfg.channel is not None:
+            if cfg.method not in NEURON_METHODS:
+                methods = " or ".join(NEURON_METHODS)
+                raise UsageError(f"--channel explains a unit with {methods}, not {cfg.method}")
+            if cfg.layer is None:
+                raise UsageError("--channel needs --layer NAME (the layer whose unit to explain)")
+        if cfg.method in LAYER_METHODS:
+            self.options.layer = cfg.layer or default_layer(cfg.model, self.model)
+        if self.options.layer is not None:
+            get_layer(self.model, self.options.layer)
+
+    def _parse_target(self, target: str | None) -> int | None:
+        if target is None:
+            return None
+        if target.isdigit() and int(target) < len(self.labels):
+            return int(target)
+        lowered = {label.lower(): i for i, label in enumerate(self.labels)}
+        if target.lower() in lowered:
+            return lowered[target.lower()]
+        raise UsageError(f"--target: unknown class '{target}'" + suggest(target.lower(), lowered))
+
+    def preprocessor(self) -> Callable[[Image.Image], torch.Tensor]:
+        return self.transforms
+
+    def inference_context(self) -> contextlib.AbstractContextManager[object]:
+        return torch.enable_grad()
+
+    def infer(self, batch: torch.Tensor) -> list[list[TargetExplanation]]:
+        assert isinstance(self.cfg, ExplainConfig)
+        return [self._explain_one(x.unsqueeze(0)) for x in batch]
+
+    def _explain_one(self, x: torch.Tensor) -> list[TargetExplanation]:
+        assert isinstance(self.cfg, ExplainConfig)
+        with torch.no_grad():
+            probs = self.model(x).float().softmax(dim=1)[0]
+        order = probs.argsort(descending=True).tolist()
+        if self.cfg.channel is not None:
+            attr = attribute(self.cfg.method, self.model, x, None, self.options, self.cfg.model)
+            label = f"{self.cfg.layer} channel {self.cfg.channel}"
+            return [TargetExplanation(label, self.cfg.channel, float(attr.heat.max()), None, attr)]
+        targets = [self.fixed_target] if self.fixed_target is not None else order[: self.cfg.top_k]
+        explained = []
+        for target in targets:
+            attr = attribute(self.cfg.method, self.model, x, target, self.options, self.cfg.model)
+            sanity = self._sanity(x, target, attr) if self.cfg.sanity else None
+            explained.append(
+                TargetExplanation(
+                    self.labels[target],
+                    target,
+                    float(probs[target]),
+                    order.index(target) + 1,
+                    attr,
+                    sanity,
+                )
+            )
+        return explained
+
+    def _sanity(self, x: torch.Tensor, target: int, attr: Attribution) -> float:
+        assert isinstance(self.cfg, ExplainConfig)
+        if self._random_model is None:
+            self._random_model = randomized_copy(self.model)
+        random_attr = attribute(
+            self.cfg.method, self._random_model, x, target, self.options, self.cfg.model
+        )
+        return rank_correlation(attr.heat, random_attr.heat)
+
+    def postprocess(
+        self, outputs: Sequence[list[TargetExplanation]], frames: Sequence[Frame]
+    ) -> list[Result]:
+        assert isinstance(self.cfg, ExplainConfig)
+        results: list[Result] = []
+        for targets, frame in zip(outputs, frames, strict=True):
+            assert frame.image is not None
+            first = targets[0].attribution
+            results.append(
+                ExplainResult(
+                    method=self.cfg.method,
+                    targets=targets,
+                    image=frame.image,
+                    box=crop_box(self.transforms, frame.width, frame.height),
+                    input_size=(first.heat.shape[0], first.heat.shape[1]),
+                    colormap=self.cfg.colormap,
+                    alpha=self.cfg.alpha,
+                    layer=first.extra.get("layer"),
+                )
+            )
+        return results
