@@ -14,6 +14,7 @@ from PIL import Image
 from cvtasks.config import BaseConfig
 from cvtasks.errors import UsageError
 from cvtasks.types import Frame, Result
+from cvtasks.weights import ResolvedWeights
 
 
 class Predictor(ABC):
@@ -76,4 +77,21 @@ def read_labels(path: str | Path) -> list[str]:
     labels = [line.strip() for line in lines if line.strip()]
     if not labels:
         raise UsageError(f"labels file {p} has no labels")
+    return labels
+
+
+def class_names(weights: ResolvedWeights, labels_file: str | None) -> list[str]:
+    """The model's class names: the weights' categories, or ``--labels`` for your own head.
+
+    Pretrained weights have a fixed head, so a labels file must then name as many classes.
+    """
+    categories = weights.categories
+    if labels_file is None:
+        return categories
+    labels = read_labels(labels_file)
+    if weights.kind == "pretrained" and len(labels) != len(categories):
+        raise UsageError(
+            f"--labels has {len(labels)} names but {weights.member} predicts {len(categories)} "
+            "classes; pass your fine-tuned weights with --weights FILE"
+        )
     return labels

@@ -18,10 +18,9 @@ from PIL import Image
 from torch import nn
 from torchvision.models import get_model
 
-from cvtasks.errors import UsageError
 from cvtasks.log import warn
 from cvtasks.render.draw import draw_text_panel
-from cvtasks.tasks.base import Predictor, read_labels
+from cvtasks.tasks.base import Predictor, class_names
 from cvtasks.tasks.registry import ClassifyConfig
 from cvtasks.types import Frame, Result
 from cvtasks.weights import (
@@ -114,22 +113,10 @@ class ClassifyPredictor(Predictor):
         super().__init__(cfg, device)
         check_model_name(cfg.model, torchvision.models, "classify")
         self.weights = resolve_weights(cfg.model, cfg.weights)
-        self.labels = self._labels(cfg)
+        self.labels = class_names(self.weights, cfg.labels)
         self.top_k = min(cfg.top_k, len(self.labels))
         self.transforms = self.weights.member.transforms()
         self.model = build_classifier(cfg.model, self.weights, len(self.labels)).to(device)
-
-    def _labels(self, cfg: ClassifyConfig) -> list[str]:
-        categories = self.weights.categories
-        if cfg.labels is None:
-            return categories
-        labels = read_labels(cfg.labels)
-        if self.weights.kind == "pretrained" and len(labels) != len(categories):
-            raise UsageError(
-                f"--labels has {len(labels)} names but {self.weights.member} predicts "
-                f"{len(categories)} classes; pass your fine-tuned weights with --weights FILE"
-            )
-        return labels
 
     def preprocessor(self) -> Callable[[Image.Image], torch.Tensor]:
         return self.transforms

@@ -25,7 +25,7 @@ from cvtasks.config import suggest
 from cvtasks.errors import UsageError
 from cvtasks.log import warn
 from cvtasks.render.draw import colour, draw_boxes
-from cvtasks.tasks.base import Predictor, read_labels
+from cvtasks.tasks.base import Predictor, class_names
 from cvtasks.tasks.registry import DetectConfig
 from cvtasks.types import Artifact, Frame, Result
 from cvtasks.weights import ResolvedWeights, load_into, load_weights, resolve_weights
@@ -233,7 +233,7 @@ class DetectPredictor(Predictor):
                 + f"; see `cvtasks models list --task {self.task}`"
             )  # fmt: skip
         self.weights = resolve_weights(cfg.model, cfg.weights)
-        self.categories = self._categories(cfg)
+        self.categories = class_names(self.weights, cfg.labels)
         self.filter = DetectionFilter(
             conf=cfg.conf,
             classes=parse_classes(cfg.classes, self.categories),
@@ -246,19 +246,6 @@ class DetectPredictor(Predictor):
         self.model = build_detector(cfg.model, self.weights, len(self.categories))
         configure_detector(self.model, cfg, self.filter.changes_model_top_k)
         self.model.to(device)
-
-    def _categories(self, cfg: DetectConfig) -> list[str]:
-        categories = self.weights.categories
-        if cfg.labels is None:
-            return categories
-        labels = read_labels(cfg.labels)
-        if self.weights.kind == "pretrained" and len(labels) != len(categories):
-            raise UsageError(
-                f"--labels has {len(labels)} names but {self.weights.member} predicts "
-                f"{len(categories)} classes (background included); pass your weights with "
-                "--weights FILE"
-            )
-        return labels
 
     def preprocessor(self) -> Callable[[Image.Image], torch.Tensor]:
         return self.transforms

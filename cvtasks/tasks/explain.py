@@ -32,7 +32,7 @@ from cvtasks.explain.methods import (
     rank_correlation,
 )
 from cvtasks.render.heatmap import colorize, normalise, overlay, panel, place_in_image
-from cvtasks.tasks.base import Predictor, read_labels
+from cvtasks.tasks.base import Predictor, class_names
 from cvtasks.tasks.classify import build_classifier
 from cvtasks.tasks.registry import ExplainConfig
 from cvtasks.types import Artifact, Frame, Result
@@ -190,7 +190,7 @@ class ExplainPredictor(Predictor):
         super().__init__(cfg, device)
         check_model_name(cfg.model, torchvision.models, "classify")
         self.weights = resolve_weights(cfg.model, cfg.weights)
-        self.labels = read_labels(cfg.labels) if cfg.labels else self.weights.categories
+        self.labels = class_names(self.weights, cfg.labels)
         self.transforms = self.weights.member.transforms()
         self.model = build_classifier(cfg.model, self.weights, len(self.labels)).to(device)
         for parameter in self.model.parameters():

@@ -27,7 +27,7 @@ from cvtasks.config import suggest
 from cvtasks.errors import UsageError
 from cvtasks.log import warn
 from cvtasks.render.draw import blend_masks, colour, draw_legend
-from cvtasks.tasks.base import Predictor, read_labels
+from cvtasks.tasks.base import Predictor, class_names
 from cvtasks.tasks.detect import (
     Detection,
     DetectPredictor,
@@ -178,16 +178,7 @@ class SemanticPredictor(Predictor):
     def __init__(self, cfg: SegmentConfig, device: torch.device) -> None:
         super().__init__(cfg, device)
         self.weights = resolve_weights(cfg.model, cfg.weights)
-        self.categories = read_labels(cfg.labels) if cfg.labels else self.weights.categories
-        if (
-            cfg.labels
-            and self.weights.kind == "pretrained"
-            and len(self.categories) != len(self.weights.categories)
-        ):
-            raise UsageError(
-                f"--labels has {len(self.categories)} names but {self.weights.member} predicts "
-                f"{len(self.weights.categories)} classes; pass your weights with --weights FILE"
-            )
+        self.categories = class_names(self.weights, cfg.labels)
         classes = parse_classes(cfg.classes, self.categories)
         self.allowed = sorted(classes) if classes is not None else None
         self.transforms = self.weights.member.transforms()
