@@ -34,6 +34,7 @@ TASK_MODELS = [
     ("segment", "lraspp_mobilenet_v3_large"),
     ("segment", "maskrcnn_resnet50_fpn"),
     ("pose", "keypointrcnn_resnet50_fpn"),
+    ("depth", "depth-anything-v2-small (random)"),
 ]
 DATA = HERE / "data"
 
@@ -116,6 +117,67 @@ TIMING = re.compile(
 )
 
 
+def depth_anything_small_folder() -> Path:
+    """Depth Anything V2 Small's architecture with random weights, saved locally (no download)."""
+    from transformers import (
+        DepthAnythingConfig,
+        DepthAnythingForDepthEstimation,
+        Dinov2Config,
+        DPTImageProcessor,
+    )
+
+    folder = DATA / "depth-anything-v2-small-random"
+    if (folder / "config.json").exists():
+        return folder
+    torch.manual_seed(0)
+    backbone = Dinov2Config(
+        hidden_size=384,
+        num_hidden_layers=12,
+        num_attention_heads=6,
+        intermediate_size=1536,
+        patch_size=14,
+        image_size=518,
+        out_indices=[3, 6, 9, 12],
+        reshape_hidden_states=False,
+        apply_layernorm=True,
+    )
+    config = DepthAnythingConfig(
+        backbone_config=backbone,
+        reassemble_hidden_size=384,
+        neck_hidden_sizes=[48, 96, 192, 384],
+        fusion_hidden_size=64,
+        head_hidden_size=32,
+    )
+    DepthAnythingForDepthEstimation(config).save_pretrained(folder)
+    DPTImageProcessor(
+        size={"height": 518, "width": 518},
+        keep_aspect_ratio=True,
+        ensure_multiple_of=14,
+        resample=3,
+        do_pad=False,
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
+    ).save_pretrained(folder)
+    return folder
+
+
+def depth_bare_forward(folder: Path, paths: list[Path]) -> float:
+    """A for depth: the model alone on processor outputs prepared beforehand."""
+    from transformers import AutoImageProcessor, AutoModelForDepthEstimation
+
+    processor = AutoImageProcessor.from_pretrained(folder)
+    net = AutoModelForDepthEstimation.from_pretrained(folder).eval()
+    inputs = [
+        processor(images=Image.open(p).convert("RGB"), return_tensors="pt")["pixel_values"]
+        for p in paths
+    ]
+    with torch.inference_mode():
+        start = time.perf_counter()
+        for x in inputs:
+            net(pixel_values=x)
+        return len(paths) / (time.perf_counter() - start)
+
+
 def task_bare_forward(model: str, paths: list[Path]) -> float:
     """A for detection/segmentation/pose: one image per forward, inputs prepared beforehand."""
     transforms = get_model_weights(model).DEFAULT.transforms()
@@ -130,11 +192,27 @@ def task_bare_forward(model: str, paths: list[Path]) -> float:
 
 
 def cvtasks_run(
-    model: str, folder: Path, extra: list[str], task: str = "classify"
+    model: str,
+    folder: Path,
+    extra: list[str],
+    task: str = "classify",
+    weights_from_file: bool = True,
 ) -> dict[str, float]:
     """C: the CLI end to end in a subprocess; parses its timing line on stderr."""
-    cmd = [sys.executable, "-m", "cvtasks", task, str(folder), "-m", model,
-           "-w", str(weights_file(model)), "--format", "jsonl", *extra]  # fmt: skip
+    weights_args = ["-w", str(weights_file(model))] if weights_from_file else []
+    cmd = [
+        sys.executable,
+        "-m",
+        "cvtasks",
+        task,
+        str(folder),
+        "-m",
+        model,
+        *weights_args,
+        "--format",
+        "jsonl",
+        *extra,
+    ]
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
     wall = time.perf_counter() - start
@@ -219,11 +297,15 @@ def main() -> None:
         print_explain(explain)
         return
     results: dict[str, object] = {
-        "machine": {"cpu_threads": torch.get_num_threads(), "platform": platform.platform(),
-                    "torch": torch.__version__, "processor": platform.processor()},
+        "machine": {
+            "cpu_threads": torch.get_num_threads(),
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "processor": platform.processor(),
+        },
         "startup": startup_times(),
         "models": {},
-    }  # fmt: skip
+    }
     for model in args.models.split(","):
         results["models"][model] = bench_model(model, paths, args.batch, args.repeats)  # type: ignore[index]
     results["explain"] = {m: bench_explain(m, paths[1]) for m in ("resnet18", "resnet50")}
@@ -237,8 +319,15 @@ def main() -> None:
             (task_folder / p.name).write_bytes(p.read_bytes())
         task_paths = sorted(task_folder.glob("*.jpg"))
         for task, model in TASK_MODELS:
-            a = task_bare_forward(model, task_paths)
-            c = cvtasks_run(model, task_folder, ["-b", "4"], task=task)
+            if task == "depth":
+                folder = depth_anything_small_folder()
+                a = depth_bare_forward(folder, task_paths)
+                c = cvtasks_run(
+                    str(folder), task_folder, ["-b", "4"], task=task, weights_from_file=False
+                )
+            else:
+                a = task_bare_forward(model, task_paths)
+                c = cvtasks_run(model, task_folder, ["-b", "4"], task=task)
             results["tasks"][f"{task} {model}"] = {
                 "A_bare_img_s": a,
                 "C": c,
@@ -281,18 +370,34 @@ def print_explain(explain: dict) -> None:
     for model, r in explain.items():
         one = r["occlusion_windows_per_s_batch1"]
         eight, many = r["occlusion_windows_per_s_batch8"], r["occlusion_windows_per_s_batch64"]
-        print(f"{model}: occlusion windows/s: {one:.1f} one at a time, {eight:.1f} batched by 8 "
-              f"({eight / one:.2f}x), {many:.1f} by 64 ({many / one:.2f}x)")  # fmt: skip
+        print(
+            f"{model}: occlusion windows/s: {one:.1f} one at a time, {eight:.1f} batched by 8 "
+            f"({eight / one:.2f}x), {many:.1f} by 64 ({many / one:.2f}x)"
+        )
 
 
 def print_table(results: dict) -> None:
     s = results["startup"]
-    print(f"startup: python -c pass {s['python_pass_s']:.3f} s, "
-          f"cvtasks --help {s['cvtasks_help_s']:.3f} s")  # fmt: skip
+    print(
+        f"startup: python -c pass {s['python_pass_s']:.3f} s, "
+        f"cvtasks --help {s['cvtasks_help_s']:.3f} s"
+    )
     print(f"threads: {results['machine']['cpu_threads']}  torch {results['machine']['torch']}")
-    columns = [("model", 10), ("A bare", 8), ("B naive", 8), ("C w0", 8), ("C w1", 8), ("C/A", 6),
-               ("C/B", 6), ("C e2e", 7), ("decode", 7), ("prep", 6), ("infer", 7), ("post", 5),
-               ("RSS MB", 7)]  # fmt: skip
+    columns = [
+        ("model", 10),
+        ("A bare", 8),
+        ("B naive", 8),
+        ("C w0", 8),
+        ("C w1", 8),
+        ("C/A", 6),
+        ("C/B", 6),
+        ("C e2e", 7),
+        ("decode", 7),
+        ("prep", 6),
+        ("infer", 7),
+        ("post", 5),
+        ("RSS MB", 7),
+    ]
     header = " ".join(
         f"{name:<{w}}" if i == 0 else f"{name:>{w}}" for i, (name, w) in enumerate(columns)
     )
@@ -300,28 +405,45 @@ def print_table(results: dict) -> None:
     print("-" * len(header))
     for model, r in results["models"].items():
         c = r["C"]
-        values = [r["A_bare_img_s"], r["B_naive_img_s"], c["steady_img_s"],
-                  r["C_workers1"]["steady_img_s"], r["C_over_A"], r["C_over_B"],
-                  c["end_to_end_img_s"],
-                  c["ms_decode"], c["ms_preprocess"], c["ms_inference"], c["ms_postprocess"],
-                  c["peak_rss_mb"]]  # fmt: skip
-        cells = [f"{v:>{w}.2f}" if name in ("C/A", "C/B") else f"{v:>{w}.1f}"
-                 for v, (name, w) in zip(values, columns[1:], strict=True)]  # fmt: skip
+        values = [
+            r["A_bare_img_s"],
+            r["B_naive_img_s"],
+            c["steady_img_s"],
+            r["C_workers1"]["steady_img_s"],
+            r["C_over_A"],
+            r["C_over_B"],
+            c["end_to_end_img_s"],
+            c["ms_decode"],
+            c["ms_preprocess"],
+            c["ms_inference"],
+            c["ms_postprocess"],
+            c["peak_rss_mb"],
+        ]
+        cells = [
+            f"{v:>{w}.2f}" if name in ("C/A", "C/B") else f"{v:>{w}.1f}"
+            for v, (name, w) in zip(values, columns[1:], strict=True)
+        ]
         print(f"{model:<10} " + " ".join(cells))
     if results.get("explain"):
         print()
         print_explain(results["explain"])
     if results.get("tasks"):
         print()
-        print(f"{'task / model':<48} {'A bare':>7} {'C':>7} {'C/A':>5} {'decode':>7} {'prep':>6} "
-              f"{'infer':>7} {'post':>6}")  # fmt: skip
+        print(
+            f"{'task / model':<48} {'A bare':>7} {'C':>7} {'C/A':>5} {'decode':>7} {'prep':>6} "
+            f"{'infer':>7} {'post':>6}"
+        )
         for name, r in results["tasks"].items():
             c = r["C"]
-            print(f"{name:<48} {r['A_bare_img_s']:7.2f} {c['steady_img_s']:7.2f} "
-                  f"{r['C_over_A']:5.2f} {c['ms_decode']:7.1f} {c['ms_preprocess']:6.1f} "
-                  f"{c['ms_inference']:7.1f} {c['ms_postprocess']:6.1f}")  # fmt: skip
-    print("img/s; C = cvtasks steady state (after start-up and model load), C e2e = whole process;"
-          " stage columns: ms per image in C (w0); best of N runs each")  # fmt: skip
+            print(
+                f"{name:<48} {r['A_bare_img_s']:7.2f} {c['steady_img_s']:7.2f} "
+                f"{r['C_over_A']:5.2f} {c['ms_decode']:7.1f} {c['ms_preprocess']:6.1f} "
+                f"{c['ms_inference']:7.1f} {c['ms_postprocess']:6.1f}"
+            )
+    print(
+        "img/s; C = cvtasks steady state (after start-up and model load), C e2e = whole process;"
+        " stage columns: ms per image in C (w0); best of N runs each"
+    )
 
 
 if __name__ == "__main__":

@@ -6,12 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torchvision.models._api import WeightsEnum
-
 from cvtasks.config import suggest
 from cvtasks.errors import UsageError
 from cvtasks.tasks.registry import TASKS, TaskSpec
-from cvtasks.weights import cache_path, fetch, is_cached, resolve_weights, weights_enum
 
 
 @dataclass
@@ -26,20 +23,23 @@ class ModelRow:
     metric: str
     value: float | None
     cached: bool
+    licence: str = ""
 
 
-def _headline_metric(member: WeightsEnum) -> tuple[str, float | None]:
+def _headline_metric(meta: dict[str, Any]) -> tuple[str, float | None]:
     """The first metric the weights report, e.g. ``ImageNet-1K acc@1``."""
-    metrics: dict[str, Any] = member.meta.get("_metrics") or {}
+    metrics: dict[str, Any] = meta.get("_metrics") or {}
     for dataset, values in metrics.items():
         for name, value in values.items():
             return f"{dataset} {name}", float(value)
     return "", None
 
 
-def _row(name: str, task: str) -> ModelRow:
+def _torchvision_row(name: str, task: str) -> ModelRow:
+    from cvtasks.weights import is_cached, weights_enum
+
     member = weights_enum(name)["DEFAULT"]
-    metric, value = _headline_metric(member)
+    metric, value = _headline_metric(member.meta)
     params = member.meta.get("num_params")
     ops = member.meta.get("_ops")
     return ModelRow(
@@ -51,21 +51,50 @@ def _row(name: str, task: str) -> ModelRow:
         metric=metric,
         value=value,
         cached=is_cached(member),
+        licence="see torchvision's model docs",
+    )
+
+
+def _transformers_row(name: str, task: str) -> ModelRow:
+    from cvtasks.tasks.depth_models import is_cached, known_model
+
+    model = known_model(name)
+    assert model is not None
+    return ModelRow(
+        name,
+        task,
+        model.repo_id,
+        None,
+        None,
+        f"{model.kind} depth",
+        None,
+        is_cached(model.repo_id),
+        model.licence,
     )
 
 
 def list_models(task: str | None = None) -> list[ModelRow]:
     """Rows for every model of ``task`` (all tasks when None)."""
     specs = [TASKS[task]] if task else list(TASKS.values())
-    return [_row(name, spec.name) for spec in specs for name in spec.model_names()]
+    rows = []
+    for spec in specs:
+        if spec.name == "explain":  # explains the classifiers listed under classify
+            continue
+        make = _transformers_row if spec.model_source == "transformers" else _torchvision_row
+        rows += [make(name, spec.name) for name in spec.model_names()]
+    return rows
 
 
 def find_task(model: str) -> TaskSpec:
     """The task a model name belongs to; unknown names are usage errors with suggestions."""
+    from cvtasks.tasks.depth_models import known_model
+
     every: list[str] = []
     for spec in TASKS.values():
+        if spec.name == "explain":
+            continue
         names = spec.model_names()
-        if model in names:
+        if model in names or (spec.model_source == "transformers" and known_model(model)):
             return spec
         every += names
     raise UsageError(
@@ -76,7 +105,27 @@ def find_task(model: str) -> TaskSpec:
 def model_info(model: str) -> dict[str, Any]:
     """All weights of a model: URL, cache file, metrics and preprocessing of each."""
     spec = find_task(model)
-    enum_cls = weights_enum(model)
+    if spec.model_source == "transformers":
+        from cvtasks.tasks.depth_models import hub_cache_dir, is_cached, known_model
+
+        known = known_model(model)
+        assert known is not None
+        return {
+            "name": known.alias,
+            "task": spec.name,
+            "hub_id": known.repo_id,
+            "licence": known.licence,
+            "output": "metric depth in metres"
+            if known.kind == "metric"
+            else "relative inverse depth",
+            "cached": is_cached(known.repo_id),
+            "cache_dir": hub_cache_dir(),
+            "url": f"https://huggingface.co/{known.repo_id}",
+        }
+    from cvtasks import weights
+
+    enum_cls = weights.weights_enum(model)
+    cache_path, cached = weights.cache_path, weights.is_cached
     default = enum_cls["DEFAULT"]
     entries = []
     for member in enum_cls:
@@ -87,7 +136,7 @@ def model_info(model: str) -> dict[str, Any]:
                 "default": member is default,
                 "url": member.url,
                 "cache_file": str(cache_path(member)),
-                "cached": is_cached(member),
+                "cached": cached(member),
                 "params": meta.get("num_params"),
                 "gflops": meta.get("_ops"),
                 "file_size_mb": meta.get("_file_size"),
@@ -110,9 +159,15 @@ def split_pull_name(text: str) -> tuple[str, str]:
 
 def pull(text: str) -> Path:
     """Download (or confirm cached) the weights named by ``model[:WEIGHTS]``; return the file."""
-    model, spec = split_pull_name(text)
-    find_task(model)
-    resolved = resolve_weights(model, spec)
+    model, spec_text = split_pull_name(text)
+    spec = find_task(model)
+    if spec.model_source == "transformers":
+        from cvtasks.tasks.depth_models import pull_depth_model
+
+        return pull_depth_model(model)
+    from cvtasks.weights import fetch, resolve_weights
+
+    resolved = resolve_weights(model, spec_text)
     if resolved.kind != "pretrained":
         raise UsageError(f"`models pull` takes model[:WEIGHTS], got {text!r}")
     return fetch(resolved)

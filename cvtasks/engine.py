@@ -285,9 +285,15 @@ class Engine:
                 number, functools.partial(Image.fromarray, rgb), self._preprocess, self.keep_images
             )
             frame = Frame(
-                item.source, number, sample.width, sample.height, item.rel, sample.image,
-                fps=reader.fps, resumed=resumed,
-            )  # fmt: skip
+                item.source,
+                number,
+                sample.width,
+                sample.height,
+                item.rel,
+                sample.image,
+                fps=reader.fps,
+                resumed=resumed,
+            )
             samples.append(sample)
             frames.append(frame)
             if len(samples) == self.batch_size:
@@ -328,6 +334,12 @@ class Engine:
             t2 = time.perf_counter()
         except CvTasksError:
             raise  # a usage or weights problem is the run's, not this input's
+        except ItemError as exc:  # e.g. a ground truth that does not fit this image
+            if len(samples) > 1:
+                return [
+                    o for s, f in zip(samples, frames, strict=True) for o in self._infer([s], [f])
+                ]
+            return [Failure(str(exc))]
         except Exception as exc:
             if len(samples) > 1:
                 return [

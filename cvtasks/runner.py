@@ -144,6 +144,9 @@ def run_task(
     )
     if not cfg.quiet:
         console.print(format_timing(spec.name, summary), highlight=False, soft_wrap=True)
+    report = predictor.final_report()
+    if report:
+        console.print(report, highlight=False, soft_wrap=True)
     return summary
 
 

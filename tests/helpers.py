@@ -108,3 +108,57 @@ def match_detections(ours: list[dict], theirs: list[dict], tol: float = 1e-3) ->
                 break
         else:
             raise AssertionError(f"no match for {det}")
+
+
+def tiny_depth_model(folder: Path, *, metric: bool = False, size: int = 70) -> Path:
+    """A tiny Depth Anything (DINOv2 backbone) with random weights and a matching image
+    processor, saved with save_pretrained: a real transformers model folder, no download."""
+    from transformers import (
+        DepthAnythingConfig,
+        DepthAnythingForDepthEstimation,
+        Dinov2Config,
+        DPTImageProcessor,
+    )
+
+    torch.manual_seed(0)
+    backbone = Dinov2Config(
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=64,
+        patch_size=14,
+        image_size=size,
+        out_features=["stage1", "stage2", "stage3", "stage4"],
+        reshape_hidden_states=False,
+        apply_layernorm=True,
+    )
+    config = DepthAnythingConfig(
+        backbone_config=backbone,
+        reassemble_hidden_size=32,
+        neck_hidden_sizes=[8, 16, 32, 32],
+        fusion_hidden_size=16,
+        head_hidden_size=8,
+        patch_size=14,
+        depth_estimation_type="metric" if metric else "relative",
+        max_depth=20,
+    )
+    model = DepthAnythingForDepthEstimation(config).eval()
+    for module in model.modules():  # PyTorch's default init: outputs of order 1, not 1e-6
+        if isinstance(module, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear)):
+            module.reset_parameters()
+    with torch.no_grad():
+        model.head.conv3.bias.fill_(1.0)  # keep the final ReLU's input mostly positive
+    processor = DPTImageProcessor(
+        size={"height": size, "width": size},
+        keep_aspect_ratio=True,
+        ensure_multiple_of=14,
+        resample=3,
+        do_rescale=True,
+        do_normalize=True,
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
+        do_pad=False,
+    )
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder

@@ -140,7 +140,7 @@ def test_run_job(cli, photos, r18_file, tmp_path):
         ("inputs: [x.jpg]\n", "needs a 'task:' key"),
         (
             "task: clasify\ninputs: [x]\n",
-            "unknown task 'clasify'; tasks: classify, detect, segment, pose, explain "
+            "unknown task 'clasify'; tasks: classify, detect, segment, pose, explain, depth "
             "(did you mean 'classify'?)",
         ),
         ("task: classify\n", "needs 'inputs:'"),

@@ -43,16 +43,26 @@ def list_cmd(
         from rich.table import Table
 
         table = Table()
-        for col, justify in [("model", "left"), ("task", "left"), ("params (M)", "right"),
-                             ("GFLOPs", "right"), ("metric", "left"), ("value", "right"),
-                             ("cached", "center")]:  # fmt: skip
+        for col, justify in [
+            ("model", "left"),
+            ("task", "left"),
+            ("params (M)", "right"),
+            ("GFLOPs", "right"),
+            ("metric", "left"),
+            ("value", "right"),
+            ("cached", "center"),
+        ]:
             table.add_column(col, justify=justify)  # type: ignore[arg-type]
         for r in rows:
             table.add_row(
-                r.name, r.task, f"{r.params_m:.1f}" if r.params_m else "-",
-                f"{r.gflops:.2f}" if r.gflops is not None else "-", r.metric,
-                f"{r.value:.2f}" if r.value is not None else "-", "yes" if r.cached else "",
-            )  # fmt: skip
+                r.name,
+                r.task,
+                f"{r.params_m:.1f}" if r.params_m else "-",
+                f"{r.gflops:.2f}" if r.gflops is not None else "-",
+                r.metric,
+                f"{r.value:.2f}" if r.value is not None else "-",
+                "yes" if r.cached else "",
+            )
         Console().print(table)
     else:
         from cvtasks.errors import UsageError

@@ -21,8 +21,12 @@ class CocoResults:
 
     def add(self, record: dict[str, Any]) -> None:
         image_id = len(self.images) + 1
-        image = {"id": image_id, "file_name": record["source"], "width": record["width"],
-                 "height": record["height"]}  # fmt: skip
+        image = {
+            "id": image_id,
+            "file_name": record["source"],
+            "width": record["width"],
+            "height": record["height"],
+        }
         if record.get("frame") is not None:
             image["frame"] = record["frame"]
         self.images.append(image)

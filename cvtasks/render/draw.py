@@ -44,11 +44,27 @@ def draw_text_panel(image: np.ndarray, lines: Sequence[str], *, opacity: float =
 
 # A 20-colour palette (RGB) with neighbours far apart in hue; class i gets PALETTE[i % 20].
 PALETTE: tuple[tuple[int, int, int], ...] = (
-    (255, 56, 56), (72, 249, 10), (0, 194, 255), (255, 178, 29), (207, 210, 49),
-    (146, 204, 23), (61, 219, 134), (26, 147, 52), (0, 212, 187), (44, 153, 168),
-    (52, 69, 147), (100, 115, 255), (0, 24, 236), (132, 56, 255), (82, 0, 133),
-    (203, 56, 255), (255, 149, 200), (255, 55, 199), (255, 157, 151), (255, 112, 31),
-)  # fmt: skip
+    (255, 56, 56),
+    (72, 249, 10),
+    (0, 194, 255),
+    (255, 178, 29),
+    (207, 210, 49),
+    (146, 204, 23),
+    (61, 219, 134),
+    (26, 147, 52),
+    (0, 212, 187),
+    (44, 153, 168),
+    (52, 69, 147),
+    (100, 115, 255),
+    (0, 24, 236),
+    (132, 56, 255),
+    (82, 0, 133),
+    (203, 56, 255),
+    (255, 149, 200),
+    (255, 55, 199),
+    (255, 157, 151),
+    (255, 112, 31),
+)
 
 
 def colour(index: int) -> tuple[int, int, int]:
@@ -127,8 +143,11 @@ def draw_skeletons(
         for point, fill in zip(points, point_colours, strict=True):
             if point is not None:
                 x, y = point
-                draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=fill,
-                             outline=(255, 255, 255))  # fmt: skip
+                draw.ellipse(
+                    (x - radius, y - radius, x + radius, y + radius),
+                    fill=fill,
+                    outline=(255, 255, 255),
+                )
     return np.asarray(canvas)
 
 

@@ -54,6 +54,10 @@ class Predictor(ABC):
     def postprocess(self, outputs: Any, frames: Sequence[Frame]) -> list[Result]:
         """Turn model outputs into one result per frame, in original-image coordinates."""
 
+    def final_report(self) -> str | None:
+        """A closing line for stderr after the run (e.g. mean evaluation scores), if any."""
+        return None
+
     def inference_context(self) -> contextlib.AbstractContextManager[object]:
         """Where ``infer`` runs: inference mode, unless the task needs gradients."""
         return torch.inference_mode()

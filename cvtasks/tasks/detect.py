@@ -202,9 +202,12 @@ class DetectionFilter:
 
 
 def to_detections(
-    boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, keep: torch.Tensor,
+    boxes: torch.Tensor,
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    keep: torch.Tensor,
     categories: Sequence[str],
-) -> list[Detection]:  # fmt: skip
+) -> list[Detection]:
     """Detections for the kept indices, coordinates rounded to 1/100 pixel."""
     out = []
     for i in keep.tolist():
@@ -229,9 +232,10 @@ class DetectPredictor(Predictor):
         names = type(self).models()
         if cfg.model not in names:
             raise UsageError(
-                f"unknown {self.task} model '{cfg.model}'" + suggest(cfg.model, names)
+                f"unknown {self.task} model '{cfg.model}'"
+                + suggest(cfg.model, names)
                 + f"; see `cvtasks models list --task {self.task}`"
-            )  # fmt: skip
+            )
         self.weights = resolve_weights(cfg.model, cfg.weights)
         self.categories = class_names(self.weights, cfg.labels)
         self.filter = DetectionFilter(

@@ -17,11 +17,23 @@ from cvtasks.types import Frame, Result
 
 # COCO limbs as pairs of keypoint indices (nose=0 ... right_ankle=16).
 LIMBS: tuple[tuple[int, int], ...] = (
-    (0, 1), (0, 2), (1, 3), (2, 4),  # face
-    (5, 6), (5, 11), (6, 12), (11, 12),  # torso
-    (5, 7), (7, 9), (6, 8), (8, 10),  # arms
-    (11, 13), (13, 15), (12, 14), (14, 16),  # legs
-)  # fmt: skip
+    (0, 1),
+    (0, 2),
+    (1, 3),
+    (2, 4),  # face
+    (5, 6),
+    (5, 11),
+    (6, 12),
+    (11, 12),  # torso
+    (5, 7),
+    (7, 9),
+    (6, 8),
+    (8, 10),  # arms
+    (11, 13),
+    (13, 15),
+    (12, 14),
+    (14, 16),  # legs
+)
 LEFT, RIGHT, CENTRE = (0, 160, 255), (255, 90, 40), (60, 220, 90)
 
 

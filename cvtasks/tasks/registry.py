@@ -137,9 +137,15 @@ class SegmentConfig(DetectConfig):
 
 
 EXPLAIN_METHODS = (
-    "occlusion", "saliency", "smoothgrad", "integrated-gradients", "deconvnet", "guided-backprop",
-    "gradcam", "guided-gradcam",
-)  # fmt: skip
+    "occlusion",
+    "saliency",
+    "smoothgrad",
+    "integrated-gradients",
+    "deconvnet",
+    "guided-backprop",
+    "gradcam",
+    "guided-gradcam",
+)
 
 
 @dataclass
@@ -223,6 +229,61 @@ class ExplainConfig(BaseConfig):
     )
 
 
+@dataclass
+class DepthConfig(BaseConfig):
+    """Options of `cvtasks depth`."""
+
+    model: str = option(
+        "depth-anything-v2-small",
+        "Depth model: an alias from `cvtasks models list --task depth`, a Hugging Face hub id "
+        "or a local folder saved with save_pretrained.",
+        flag="-m",
+        panel="Model",
+    )
+    weights: str = option(
+        "DEFAULT",
+        "DEFAULT (the model's own weights) or none (random init from its config).",
+        flag="-w",
+        choices=("DEFAULT", "none"),
+        panel="Model",
+    )
+    batch_size: int = option(
+        4, "Images per forward pass.", flag="-b", minimum=1, maximum=4096, affects_results=False
+    )
+    colormap: str = option(
+        "turbo",
+        "Colours of the depth PNG (near is warm).",
+        choices=("turbo", "inferno", "jet", "viridis"),
+        affects_results=False,
+        panel="Output",
+    )
+    raw_format: str = option(
+        "npy",
+        "Raw depth file: npy (float32) or png16 (16-bit PNG, scale in the record).",
+        choices=("npy", "png16"),
+        affects_results=False,
+        panel="Output",
+    )
+    eval_gt: str | None = option(
+        None,
+        "Ground truth to score against: a file (one input) or a folder of files named like the "
+        "inputs (.npy, .npz, .pfm, .png).",
+        panel="Task",
+    )
+    gt_kind: str = option(
+        "disparity",
+        "What the ground truth holds: disparity (or inverse depth) or depth.",
+        choices=("disparity", "depth"),
+        panel="Task",
+    )
+    gt_scale: float = option(
+        1.0,
+        "Multiply ground-truth values by this (e.g. 1/256 for KITTI-style 16-bit PNGs).",
+        minimum=0.0,
+        panel="Task",
+    )
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """One task family: its CLI name, help, config class and predictor location."""
@@ -233,6 +294,7 @@ class TaskSpec:
     predictor: str  # "module:Class"
     models: str  # "module:function" returning the model names this task accepts
     positional: tuple[str, ...] = ()  # config keys given as arguments before the inputs
+    model_source: str = "torchvision"  # or "transformers" (hub ids, aliases, local folders)
 
     def load_predictor_class(self) -> Any:
         """Import the predictor class (this is where torch gets imported)."""
@@ -288,6 +350,14 @@ TASKS: dict[str, TaskSpec] = {
             predictor="cvtasks.tasks.explain:ExplainPredictor",
             models="cvtasks.tasks.classify:classification_models",
             positional=("method",),
+        ),
+        TaskSpec(
+            name="depth",
+            help="Estimate depth from one image (Depth Anything V2, DPT, ZoeDepth; transformers).",
+            config_cls=DepthConfig,
+            predictor="cvtasks.tasks.depth:DepthPredictor",
+            models="cvtasks.tasks.depth_models:depth_model_names",
+            model_source="transformers",
         ),
     ]
 }

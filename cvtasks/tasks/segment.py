@@ -65,9 +65,10 @@ def make_segment_predictor(cfg: SegmentConfig, device: torch.device) -> Predicto
     if cfg.model in semantic_models():
         return SemanticPredictor(cfg, device)
     raise UsageError(
-        f"unknown segment model '{cfg.model}'" + suggest(cfg.model, segmentation_models())
+        f"unknown segment model '{cfg.model}'"
+        + suggest(cfg.model, segmentation_models())
         + "; see `cvtasks models list --task segment`"
-    )  # fmt: skip
+    )
 
 
 # --------------------------------------------------------------------------- semantic

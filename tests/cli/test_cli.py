@@ -43,7 +43,17 @@ def test_help_and_version_do_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip().endswith("NO-TORCH")
-    for command in ("classify", "run", "models", "config"):
+    for command in (
+        "classify",
+        "detect",
+        "segment",
+        "pose",
+        "depth",
+        "explain",
+        "run",
+        "models",
+        "config",
+    ):
         assert command in out.stdout
     assert "cvtasks 0.1.0" in out.stdout
 

@@ -47,8 +47,13 @@ def test_semantic_matches_torchvision(cli, photos, small_models, tmp_path):
         image = Image.open(path).convert("RGB")
         with torch.no_grad():
             logits = net(transforms(image).unsqueeze(0))["out"]
-        expected = F.interpolate(logits, size=(image.height, image.width), mode="bilinear",
-                                 align_corners=False).argmax(1)[0].numpy()  # fmt: skip
+        expected = (
+            F.interpolate(
+                logits, size=(image.height, image.width), mode="bilinear", align_corners=False
+            )
+            .argmax(1)[0]
+            .numpy()
+        )
         mask = np.asarray(Image.open(out / record["files"]["mask"]))
         assert mask.shape == (image.height, image.width)
         assert (mask == expected).mean() > 0.9999
