@@ -241,7 +241,9 @@ def _as_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], origin: str) -> None:
+def load_into(
+    model: torch.nn.Module, state: Mapping[str, torch.Tensor], origin: str, check_only: bool = False
+) -> None:
     """Strictly load ``state`` into ``model``; mismatches become a readable WeightsError."""
     own = model.state_dict()
     missing = [k for k in own if k not in state]
@@ -263,7 +265,8 @@ def load_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], origin:
             f"weights {origin} do not fit this model ({'; '.join(parts)}). Check --model, and "
             "--labels for the number of classes."
         )
-    model.load_state_dict(state, strict=True)
+    if not check_only:
+        model.load_state_dict(state, strict=True)
 
 
 def load_weights(resolved: ResolvedWeights) -> dict[str, torch.Tensor] | None:

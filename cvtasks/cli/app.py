@@ -11,6 +11,7 @@ import typer
 from cvtasks import __version__
 from cvtasks.cli.common import handle_errors, install_signal_handlers, install_warning_format
 from cvtasks.cli.config_cmd import config_app
+from cvtasks.cli.inspect_cmd import inspect_cmd
 from cvtasks.cli.models_cmd import models_app
 from cvtasks.cli.task_command import make_task_command
 from cvtasks.errors import EXIT_ITEM_FAILURES, EXIT_OK
@@ -67,6 +68,7 @@ def run_job(
     raise typer.Exit(EXIT_ITEM_FAILURES if summary.stats.failed else EXIT_OK)
 
 
+app.command("inspect")(inspect_cmd)
 app.add_typer(models_app, name="models")
 app.add_typer(config_app, name="config")
 

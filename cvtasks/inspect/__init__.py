@@ -1,0 +1,1 @@
+"""Looking inside CNNs: layer tables (shapes, receptive fields, parameters, MACs)."""
