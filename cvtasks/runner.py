@@ -139,6 +139,8 @@ def run_task(
         raise
     for sink in sinks:
         sink.close()
+    for line in predictor.finalize(out):
+        console.print(line, highlight=False, soft_wrap=True)
     summary = RunSummary(
         engine.stats, len(items), load_s, time.perf_counter() - t_start, stopped_early
     )

@@ -61,10 +61,9 @@ def run_job(
 ) -> None:
     """Run a batch job fully described by a YAML file (`task:`, `inputs:`, options)."""
     from cvtasks.jobs import load_job
-    from cvtasks.runner import run_task
 
     spec, cfg = load_job(job, sets or [])
-    summary = run_task(spec, cfg, stdin=sys.stdin)
+    summary = spec.run_function()(spec, cfg, stdin=sys.stdin)
     raise typer.Exit(EXIT_ITEM_FAILURES if summary.stats.failed else EXIT_OK)
 
 

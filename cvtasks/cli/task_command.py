@@ -101,12 +101,10 @@ def make_task_command(spec: TaskSpec) -> Callable[..., None]:
 
     @handle_errors
     def command(ctx: typer.Context, **kwargs: Any) -> None:
-        from cvtasks.runner import run_task
-
         values = {name: kwargs[name] for name in option_names}
         values.update({name: kwargs[name] for name in spec.positional})
         cfg = config_from_cli(spec, ctx, kwargs["inputs"], kwargs["config"], kwargs["set_"], values)
-        summary = run_task(spec, cfg, stdin=sys.stdin)
+        summary = spec.run_function()(spec, cfg, stdin=sys.stdin)
         raise typer.Exit(EXIT_ITEM_FAILURES if summary.stats.failed else EXIT_OK)
 
     params = [

@@ -54,6 +54,11 @@ class Predictor(ABC):
     def postprocess(self, outputs: Any, frames: Sequence[Frame]) -> list[Result]:
         """Turn model outputs into one result per frame, in original-image coordinates."""
 
+    def finalize(self, out: Path | None) -> list[str]:
+        """After the last input: write dataset-level outputs under ``out`` (top patches, an
+        embedding) and return lines for stderr. Most tasks have none."""
+        return []
+
     def final_report(self) -> str | None:
         """A closing line for stderr after the run (e.g. mean evaluation scores), if any."""
         return None

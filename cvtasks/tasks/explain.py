@@ -57,6 +57,30 @@ def crop_box(transforms: Any, width: int, height: int) -> tuple[int, int, int, i
     return (x1, y1, x2, y2)
 
 
+def parse_target(target: str, labels: Sequence[str]) -> int:
+    """A class given by index or (case-insensitive) name; unknown names get a suggestion."""
+    if target.isdigit() and int(target) < len(labels):
+        return int(target)
+    lowered = {label.lower(): i for i, label in enumerate(labels)}
+    if target.lower() in lowered:
+        return lowered[target.lower()]
+    raise UsageError(f"--target: unknown class '{target}'" + suggest(target.lower(), lowered))
+
+
+def input_to_original(
+    xyxy: Sequence[float], box: Sequence[int], input_size: tuple[int, int]
+) -> list[int]:
+    """A box in model-input pixels -> original image pixels, given the crop ``box``."""
+    x1, y1, x2, y2 = box
+    sx, sy = (x2 - x1) / input_size[1], (y2 - y1) / input_size[0]
+    return [
+        round(x1 + xyxy[0] * sx),
+        round(y1 + xyxy[1] * sy),
+        round(x1 + xyxy[2] * sx),
+        round(y1 + xyxy[3] * sy),
+    ]
+
+
 @dataclass
 class TargetExplanation:
     """One explained target: a class (or a unit) and the method's maps."""
@@ -100,14 +124,7 @@ class ExplainResult:
 
     def to_original(self, xyxy: Sequence[float]) -> list[int]:
         """Model-input coordinates -> original image pixels."""
-        x1, y1, x2, y2 = self.box
-        sx, sy = (x2 - x1) / self.input_size[1], (y2 - y1) / self.input_size[0]
-        return [
-            round(x1 + xyxy[0] * sx),
-            round(y1 + xyxy[1] * sy),
-            round(x1 + xyxy[2] * sx),
-            round(y1 + xyxy[3] * sy),
-        ]
+        return input_to_original(xyxy, self.box, self.input_size)
 
     def to_record(self) -> dict[str, Any]:
         record: dict[str, Any] = {"method": self.method, "crop": list(self.box)}
@@ -224,14 +241,7 @@ class ExplainPredictor(Predictor):
             get_layer(self.model, self.options.layer)
 
     def _parse_target(self, target: str | None) -> int | None:
-        if target is None:
-            return None
-        if target.isdigit() and int(target) < len(self.labels):
-            return int(target)
-        lowered = {label.lower(): i for i, label in enumerate(self.labels)}
-        if target.lower() in lowered:
-            return lowered[target.lower()]
-        raise UsageError(f"--target: unknown class '{target}'" + suggest(target.lower(), lowered))
+        return None if target is None else parse_target(target, self.labels)
 
     def preprocessor(self) -> Callable[[Image.Image], torch.Tensor]:
         return self.transforms

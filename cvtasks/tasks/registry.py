@@ -145,6 +145,11 @@ EXPLAIN_METHODS = (
     "guided-backprop",
     "gradcam",
     "guided-gradcam",
+    "feature-maps",
+    "top-patches",
+    "embed",
+    "filters",
+    "maximize",
 )
 
 
@@ -153,7 +158,11 @@ class ExplainConfig(BaseConfig):
     """Options of `cvtasks explain METHOD`."""
 
     method: str = option(
-        "gradcam", "Attribution method.", choices=EXPLAIN_METHODS, panel="Task", cli=False
+        "gradcam",
+        "Method (attribution or visualisation).",
+        choices=EXPLAIN_METHODS,
+        panel="Task",
+        cli=False,
     )
     model: str = option("resnet50", MODEL_HELP, flag="-m", panel="Model")
     batch_size: int = option(
@@ -228,6 +237,56 @@ class ExplainConfig(BaseConfig):
         panel="Output",
     )
 
+    channels: list[str] = option(
+        [],
+        "top-patches/feature-maps: these channels of --layer, comma-separated (e.g. 0,5,9).",
+        panel="Visualise",
+    )
+    top_units: int = option(
+        8,
+        "top-patches without --channels: the K units with the strongest activations.",
+        minimum=1,
+        maximum=512,
+        panel="Visualise",
+    )
+    k: int = option(9, "top-patches: patches per unit.", minimum=1, maximum=100, panel="Visualise")
+    max_maps: int = option(
+        64,
+        "feature-maps/filters: at most this many maps or filters in the grid.",
+        minimum=1,
+        maximum=1024,
+        panel="Visualise",
+    )
+    projection: str = option(
+        "tsne",
+        "embed: 2-D projection, tsne (van der Maaten & Hinton) or pca.",
+        choices=("tsne", "pca"),
+        panel="Visualise",
+    )
+    perplexity: float = option(
+        30.0, "embed: t-SNE perplexity.", minimum=1.0, maximum=500.0, panel="Visualise"
+    )
+    color: str = option(
+        "predicted",
+        "embed: colour points by the predicted class or by the image's folder.",
+        choices=("predicted", "folder"),
+        panel="Visualise",
+    )
+    lr: float = option(0.05, "maximize: step size.", minimum=0.0, maximum=100.0, panel="Visualise")
+    l2: float = option(
+        0.01,
+        "maximize: L2 decay, the fraction the image shrinks each step.",
+        minimum=0.0,
+        maximum=1.0,
+        panel="Visualise",
+    )
+    jitter: int = option(
+        8, "maximize: random shift in pixels per step.", minimum=0, maximum=64, panel="Visualise"
+    )
+    blur_every: int = option(
+        4, "maximize: blur every N steps (0: never).", minimum=0, maximum=1000, panel="Visualise"
+    )
+
 
 @dataclass
 class DepthConfig(BaseConfig):
@@ -295,10 +354,15 @@ class TaskSpec:
     models: str  # "module:function" returning the model names this task accepts
     positional: tuple[str, ...] = ()  # config keys given as arguments before the inputs
     model_source: str = "torchvision"  # or "transformers" (hub ids, aliases, local folders)
+    runner: str | None = None  # "module:function" replacing the standard run (see runner.py)
 
     def load_predictor_class(self) -> Any:
         """Import the predictor class (this is where torch gets imported)."""
         return _load(self.predictor)
+
+    def run_function(self) -> Any:
+        """The function that runs this task: ``run(spec, cfg, stdin=...) -> RunSummary``."""
+        return _load(self.runner or "cvtasks.runner:run_task")
 
     def model_names(self) -> list[str]:
         """Names of the models this task accepts (imports torchvision)."""
@@ -347,9 +411,10 @@ TASKS: dict[str, TaskSpec] = {
             help="Explain a classifier's decision: occlusion, saliency, smoothgrad, "
             "integrated-gradients, deconvnet, guided-backprop, gradcam, guided-gradcam.",
             config_cls=ExplainConfig,
-            predictor="cvtasks.tasks.explain:ExplainPredictor",
+            predictor="cvtasks.tasks.explain_data:make_explain_predictor",
             models="cvtasks.tasks.classify:classification_models",
             positional=("method",),
+            runner="cvtasks.tasks.explain_data:run_explain",
         ),
         TaskSpec(
             name="depth",

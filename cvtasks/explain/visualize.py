@@ -1,0 +1,292 @@
+"""Seeing inside a CNN: filter grids, feature maps, maximally activating patches, embeddings
+of representations, and class model visualisation. Pure functions on models and tensors;
+the `explain` task wires them to inputs and files."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torchvision.transforms.functional as TF
+from PIL import Image, ImageDraw
+from torch import nn
+
+from cvtasks.errors import UsageError
+from cvtasks.explain.layers import get_layer
+from cvtasks.inspect.fields import Field, ReceptiveFieldMode
+from cvtasks.render.draw import font
+
+
+def first_conv(model: nn.Module) -> str:
+    """Name of the first Conv2d (the layer whose filters look like Gabors and colour blobs)."""
+    for name, module in model.named_modules():
+        if isinstance(module, nn.Conv2d):
+            return name
+    raise UsageError("this model has no Conv2d layer")
+
+
+# --------------------------------------------------------------------------- grids
+
+
+def tile_grid(
+    tiles: Sequence[np.ndarray],
+    columns: int,
+    labels: Sequence[str] = (),
+    gap: int = 2,
+    scale: int = 1,
+) -> np.ndarray:
+    """RGB uint8 grid of equally sized RGB tiles, row by row, with optional small labels."""
+    height, width = tiles[0].shape[:2]
+    height, width = height * scale, width * scale
+    label_h = 12 if labels else 0
+    rows = -(-len(tiles) // columns)
+    canvas = Image.new(
+        "RGB", (columns * (width + gap) + gap, rows * (height + gap + label_h) + gap), "white"
+    )
+    draw = ImageDraw.Draw(canvas)
+    face = font(10)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, columns)
+        x, y = gap + c * (width + gap), gap + r * (height + gap + label_h)
+        image = Image.fromarray(tile)
+        if scale != 1:
+            image = image.resize((width, height), Image.Resampling.NEAREST)
+        canvas.paste(image, (x, y + label_h))
+        if labels:
+            draw.text((x, y), labels[i], font=face, fill=(0, 0, 0))
+    return np.asarray(canvas)
+
+
+def _unit(values: np.ndarray) -> np.ndarray:
+    low, high = float(values.min()), float(values.max())
+    return (values - low) / (high - low) if high > low else np.zeros_like(values)
+
+
+@dataclass
+class FilterGrid:
+    """A picture of a conv layer's weights and what it shows."""
+
+    image: np.ndarray
+    weights: np.ndarray  # out x in x k x k
+    rows: int
+    columns: int
+    mode: str  # "rgb" (one colour tile per filter) or "channels" (a grey tile per input channel)
+
+
+def filter_grid(
+    weight: torch.Tensor, max_filters: int = 64, max_channels: int = 16, scale: int = 8
+) -> FilterGrid:
+    """First-layer RGB filters as colour tiles (each normalised on its own), as in the
+    lecture's AlexNet conv1 figure; deeper layers as a row of grey tiles per filter (the first
+    16 filters), one per input channel (the first ``max_channels``), normalised per filter."""
+    weights = weight.detach().float().cpu().numpy()
+    out_channels, in_channels = weights.shape[:2]
+    if in_channels == 3:
+        count = min(out_channels, max_filters)
+        tiles = [(_unit(w.transpose(1, 2, 0)) * 255).astype(np.uint8) for w in weights[:count]]
+        columns = int(np.ceil(np.sqrt(count)))
+        image = tile_grid(tiles, columns, scale=scale)
+        return FilterGrid(image, weights, -(-count // columns), columns, "rgb")
+    rows, columns = min(out_channels, max_filters, 16), min(in_channels, max_channels)
+    tiles = []
+    for w in weights[:rows]:
+        normed = _unit(w[:columns])
+        tiles += [
+            np.repeat((normed[c] * 255).astype(np.uint8)[..., None], 3, axis=2)
+            for c in range(columns)
+        ]
+    image = tile_grid(tiles, columns, scale=scale)
+    return FilterGrid(image, weights, rows, columns, "channels")
+
+
+def feature_map_grid(
+    activation: torch.Tensor, max_maps: int = 64, scale: int | None = None
+) -> np.ndarray:
+    """Activation maps of one image (C x H x W) as grey tiles, each normalised to its own
+    maximum, labelled with the channel number."""
+    maps = activation.detach().float().cpu().numpy()[:max_maps]
+    scale = scale or max(1, 64 // max(maps.shape[-1], 1))
+    tiles = [
+        np.repeat((_unit(np.maximum(m, 0)) * 255).astype(np.uint8)[..., None], 3, axis=2)
+        for m in maps
+    ]
+    columns = int(np.ceil(np.sqrt(len(tiles))))
+    return tile_grid(tiles, columns, [str(i) for i in range(len(tiles))], scale=scale)
+
+
+# --------------------------------------------------------------------------- receptive fields
+
+
+def layer_field(model: nn.Module, layer: str, x: torch.Tensor) -> Field:
+    """Receptive field (size, jump, start per axis) of ``layer``'s units for input ``x``."""
+    module = get_layer(model, layer)
+    captured: dict[str, torch.Tensor] = {}
+    handle = module.register_forward_hook(lambda m, i, o: captured.__setitem__("out", o))
+    mode = ReceptiveFieldMode()
+    try:
+        with torch.no_grad():
+            mode.mark_input(x)
+            with mode:
+                model(x)
+    finally:
+        handle.remove()
+    known, found = mode.field_of(captured["out"])
+    if not known or found is None:
+        raise UsageError(
+            f"layer '{layer}' has no spatial receptive field (its units see everything)"
+        )
+    return found
+
+
+def unit_box(found: Field, y: int, x: int, height: int, width: int) -> tuple[int, int, int, int]:
+    """The input pixels (x1, y1, x2, y2) that unit (y, x) sees, clipped to the image."""
+    assert found is not None
+    fy, fx = found
+    cy, cx = fy.start + y * fy.jump, fx.start + x * fx.jump
+    half_y, half_x = (fy.size - 1) / 2, (fx.size - 1) / 2
+    x1, y1 = max(0, int(np.floor(cx - half_x))), max(0, int(np.floor(cy - half_y)))
+    x2, y2 = min(width, int(np.ceil(cx + half_x)) + 1), min(height, int(np.ceil(cy + half_y)) + 1)
+    return (x1, y1, x2, y2)
+
+
+# --------------------------------------------------------------------------- top patches
+
+
+@dataclass(order=True)
+class Hit:
+    """One unit activation: its value, the image it came from and the position in the map."""
+
+    value: float
+    image: int = field(compare=False)
+    y: int = field(compare=False)
+    x: int = field(compare=False)
+
+
+class TopPatchCollector:
+    """Running top-k of each unit's strongest activation per image: a min-heap of k hits per
+    channel, so memory is channels x k whatever the number of images."""
+
+    def __init__(self, channels: Sequence[int] | None, k: int) -> None:
+        self.channels = list(channels) if channels is not None else None
+        self.k = k
+        self.heaps: dict[int, list[Hit]] = {}
+        self.images_seen = 0
+
+    def update(self, activation: torch.Tensor, image: int) -> None:
+        """Add one image's layer activation (C x H x W)."""
+        self.images_seen += 1
+        flat = activation.detach().float().flatten(1)
+        values, positions = flat.max(dim=1)
+        width = activation.shape[-1]
+        chosen = self.channels if self.channels is not None else range(activation.shape[0])
+        for channel in chosen:
+            if channel >= activation.shape[0]:
+                raise UsageError(
+                    f"channel {channel} does not exist: the layer has {activation.shape[0]}"
+                )
+            pos = int(positions[channel])
+            hit = Hit(float(values[channel]), image, pos // width, pos % width)
+            heap = self.heaps.setdefault(channel, [])
+            if len(heap) < self.k:
+                heapq.heappush(heap, hit)
+            elif hit.value > heap[0].value:
+                heapq.heapreplace(heap, hit)
+
+    def best_units(self, count: int) -> list[int]:
+        """Channels whose single strongest activation is highest."""
+        return sorted(self.heaps, key=lambda c: max(h.value for h in self.heaps[c]), reverse=True)[
+            :count
+        ]
+
+    def ranked(self, channel: int) -> list[Hit]:
+        return sorted(self.heaps.get(channel, []), reverse=True)
+
+
+# --------------------------------------------------------------------------- embeddings
+
+
+def project(
+    features: np.ndarray, method: str, perplexity: float = 30.0, seed: int = 0
+) -> np.ndarray:
+    """2-D coordinates of feature vectors: PCA (numpy SVD) or t-SNE (scikit-learn)."""
+    count = features.shape[0]
+    if count < 3:
+        raise UsageError("an embedding needs at least 3 images")
+    centred = features - features.mean(axis=0, keepdims=True)
+    if method == "pca":
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        return (centred @ vt[:2].T).astype(np.float32)
+    from sklearn.manifold import TSNE
+
+    tsne = TSNE(
+        n_components=2, perplexity=min(perplexity, (count - 1) / 3), init="pca", random_state=seed
+    )
+    return np.asarray(tsne.fit_transform(centred), dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- class visualisation
+
+
+@dataclass
+class Maximized:
+    """An input optimised to excite a class, and the class score along the way."""
+
+    image: np.ndarray  # RGB uint8
+    scores: list[float]
+    probabilities: list[float]
+
+
+def maximize_class(
+    model: nn.Module,
+    target: int,
+    size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    steps: int = 200,
+    lr: float = 0.05,
+    l2: float = 1e-3,
+    jitter: int = 8,
+    blur_every: int = 4,
+    seed: int = 0,
+) -> Maximized:
+    """Simonyan et al. 2014's class model visualisation: gradient ascent on the input to raise
+    the class score (the logit), with L2 decay (``x *= 1 - l2`` each step), random jitter
+    (the image is shifted by up to ``jitter`` px before each forward) and a light blur every
+    ``blur_every`` steps (Yosinski et al. 2015's regularisers). ``scores`` holds the logit of
+    the un-shifted image before the first and after every step."""
+    generator = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    x = (0.01 * torch.randn(1, 3, size, size, generator=generator)).to(device).requires_grad_(True)
+    mean_t = torch.tensor(mean, device=device).view(1, 3, 1, 1)
+    std_t = torch.tensor(std, device=device).view(1, 3, 1, 1)
+    low, high = (0 - mean_t) / std_t, (1 - mean_t) / std_t
+    scores: list[float] = []
+    probabilities: list[float] = []
+
+    def record() -> None:
+        with torch.no_grad():
+            logits = model(x).float()
+        scores.append(float(logits[0, target]))
+        probabilities.append(float(logits.softmax(dim=1)[0, target]))
+
+    record()
+    for step in range(steps):
+        if jitter:
+            dy, dx = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=generator))
+        else:
+            dy, dx = 0, 0
+        score = model(torch.roll(x, shifts=(dy, dx), dims=(2, 3)))[0, target]
+        (gradient,) = torch.autograd.grad(score, x)
+        with torch.no_grad():
+            x += lr * gradient / (gradient.abs().mean() + 1e-12)
+            x *= 1.0 - l2
+            if blur_every and (step + 1) % blur_every == 0:
+                x.copy_(TF.gaussian_blur(x, [3, 3], [0.5, 0.5]))
+            x.copy_(torch.max(torch.min(x, high), low))
+        record()
+    with torch.no_grad():
+        rgb = (x * std_t + mean_t).clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
+    return Maximized((rgb * 255).round().astype(np.uint8), scores, probabilities)

@@ -1,0 +1,253 @@
+"""Visualisations: filter grids, feature maps, top patches, embeddings, class maximisation."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import jsonl
+from PIL import Image, ImageDraw
+from torch import nn
+
+from cvtasks.explain import visualize as viz
+
+
+def test_filter_grid_layouts():
+    rgb = viz.filter_grid(torch.randn(64, 3, 7, 7), scale=8)
+    assert (rgb.mode, rgb.rows, rgb.columns) == ("rgb", 8, 8)
+    assert rgb.image.shape == (8 * (56 + 2) + 2, 8 * (56 + 2) + 2, 3)
+    deep = viz.filter_grid(torch.randn(128, 64, 3, 3), max_channels=16, scale=4)
+    assert (deep.mode, deep.rows, deep.columns) == ("channels", 16, 16)
+    assert deep.image.shape == (16 * (12 + 2) + 2, 16 * (12 + 2) + 2, 3)
+    odd = viz.filter_grid(torch.randn(10, 3, 5, 5), scale=1)
+    assert (odd.rows, odd.columns) == (3, 4)
+
+
+def test_filters_cli(cli, r18_file, tmp_path):
+    result = cli(["explain", "filters", "resnet18", "-w", r18_file, "-o", tmp_path])
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["layer"] == "conv1" and record["shape"] == [64, 3, 7, 7]
+    assert np.load(tmp_path / record["files"]["raw"]).shape == (64, 3, 7, 7)
+    assert Image.open(tmp_path / record["files"]["grid"]).size == (8 * (56 + 2) + 2,) * 2
+    assert cli(["explain", "filters", "resnet18", "-w", r18_file]).exit_code == 2  # no --out
+
+
+def test_feature_maps_cli(cli, photos, r18_file, tmp_path):
+    result = cli(
+        [
+            "explain",
+            "feature-maps",
+            photos["chelsea"],
+            "-m",
+            "resnet18",
+            "-w",
+            r18_file,
+            "--layer",
+            "layer1",
+            "-o",
+            tmp_path,
+            "-f",
+            "jsonl",
+            "-q",
+        ]
+    )
+    assert result.exit_code == 0, result.stderr
+    record = jsonl(result.stdout)[0]
+    assert record["shape"] == [64, 56, 56]
+    assert np.load(tmp_path / record["files"]["raw"]).shape == (64, 56, 56)
+    assert Image.open(tmp_path / record["files"]["grid"]).width > 8 * 56
+    missing = cli(["explain", "feature-maps", photos["chelsea"], "-m", "resnet18", "-w", r18_file])
+    assert missing.exit_code == 2 and "needs --layer NAME" in missing.stderr
+
+
+class PlusDetector(nn.Module):
+    """Channel 0 fires on a bright 5x5 plus sign; channel 1 on a bright 5x5 square."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 5, bias=False)
+        plus = torch.zeros(5, 5)
+        plus[2, :] = 1
+        plus[:, 2] = 1
+        square = torch.ones(5, 5)
+        with torch.no_grad():
+            self.conv.weight[0] = (plus - plus.mean()).expand(3, 5, 5)
+            self.conv.weight[1] = (square - 0.5 * plus).expand(3, 5, 5) / 25
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.conv(x))
+
+
+def test_top_patches_find_the_pattern():
+    rng = np.random.default_rng(0)
+    model = PlusDetector().eval()
+    collector = viz.TopPatchCollector(None, k=3)
+    images, where = [], []
+    for i in range(20):
+        image = 0.3 * rng.random((3, 40, 40)).astype(np.float32)
+        y, x = rng.integers(0, 35, size=2)
+        if i % 4 == 0:  # every 4th image has a plus
+            image[:, y + 2, x : x + 5] = 1.0
+            image[:, y : y + 5, x + 2] = 1.0
+            where.append((i, y, x))
+        images.append(torch.from_numpy(image))
+    field = viz.layer_field(model, "conv", images[0].unsqueeze(0))
+    with torch.no_grad():
+        for i, image in enumerate(images):
+            collector.update(model(image.unsqueeze(0))[0], i)
+    assert all(len(h) <= 3 for h in collector.heaps.values())
+    assert all(isinstance(h, viz.Hit) for heap in collector.heaps.values() for h in heap)
+    hits = collector.ranked(0)
+    planted = {i: (y, x) for i, y, x in where}
+    for hit in hits:
+        assert hit.image in planted
+        x1, y1, x2, y2 = viz.unit_box(field, hit.y, hit.x, 40, 40)
+        assert (x2 - x1, y2 - y1) == (5, 5)
+        patch = images[hit.image][0, y1:y2, x1:x2].numpy()
+        assert (patch[2, :] == 1.0).all() and (patch[:, 2] == 1.0).all()  # the plus, centred
+
+
+def test_top_patches_cli(cli, photos, r18_file, tmp_path):
+    result = cli(
+        [
+            "explain",
+            "top-patches",
+            *photos.values(),
+            "-m",
+            "resnet18",
+            "-w",
+            r18_file,
+            "--layer",
+            "layer2",
+            "--top-units",
+            "4",
+            "--k",
+            "2",
+            "-o",
+            tmp_path,
+            "-f",
+            "jsonl",
+            "-q",
+        ]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert len(jsonl(result.stdout)) == 3
+    data = json.loads((tmp_path / "explain/top-patches.layer2.json").read_text())
+    assert len(data["units"]) == 4 and len(data["patches"]) == 8 and data["images"] == 3
+    assert data["receptive_field"] == [99, 99] and data["jump"] == [8, 8]
+    for patch in data["patches"]:
+        x1, y1, x2, y2 = patch["box_model_input"]
+        assert 0 <= x1 < x2 <= 224 and 0 <= y1 < y2 <= 224
+    grid = Image.open(tmp_path / "explain/top-patches.layer2.png")
+    assert grid.width > 2 * 72 and grid.height > 4 * 72
+
+
+def draw_set(folder: Path, count: int, colour_rgb, shape: str, rng) -> None:
+    folder.mkdir(parents=True)
+    for i in range(count):
+        image = Image.new("RGB", (96, 96), tuple(int(v) for v in rng.integers(90, 140, size=3)))
+        draw = ImageDraw.Draw(image)
+        x, y = rng.integers(10, 50, size=2)
+        box = (int(x), int(y), int(x) + 36, int(y) + 36)
+        (draw.rectangle if shape == "square" else draw.ellipse)(box, fill=colour_rgb)
+        image.save(folder / f"{i:02d}.png")
+
+
+@pytest.mark.parametrize("projection", ["tsne", "pca"])
+def test_embed_separates_two_drawn_classes(cli, r18_file, tmp_path, projection):
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    draw_set(tmp_path / "data" / "red", 12, (230, 30, 30), "square", rng)
+    draw_set(tmp_path / "data" / "blue", 12, (30, 40, 230), "disc", rng)
+    out = tmp_path / "out"
+    result = cli(
+        [
+            "explain",
+            "embed",
+            tmp_path / "data",
+            "-m",
+            "resnet18",
+            "-w",
+            r18_file,
+            "--color",
+            "folder",
+            "--projection",
+            projection,
+            "-o",
+            out,
+            "-f",
+            "jsonl",
+            "-q",
+        ]
+    )
+    assert result.exit_code == 0, result.stderr
+    with (out / f"explain/embed.{projection}.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 24
+    coords = np.array([[float(r["x"]), float(r["y"])] for r in rows])
+    labels = np.array([r["folder"] for r in rows])
+    accuracy = LogisticRegression().fit(coords, labels).score(coords, labels)
+    assert accuracy > 0.9
+    assert Image.open(out / f"explain/embed.{projection}.png").size[0] > 500
+    assert Image.open(out / f"explain/embed.{projection}.mosaic.png").size == (1600, 1600)
+
+
+def test_maximize_raises_the_class_score():
+    spec = importlib.util.spec_from_file_location("tm", Path(__file__).parent / "test_methods.py")
+    methods = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(methods)
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    model = methods.TinyCNN()
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        kinds = rng.integers(0, 3, size=32)
+        batch = torch.stack([methods.draw(rng, int(k))[0] for k in kinds])
+        loss = nn.functional.cross_entropy(model(batch), torch.tensor(kinds))
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    result = viz.maximize_class(model, 1, 64, [0, 0, 0], [1, 1, 1], steps=40)
+    assert result.scores[-1] > result.scores[0] + 3.0
+    assert np.mean(result.scores[-10:]) > np.mean(result.scores[:10])  # rises overall, not by luck
+    assert result.image.shape == (64, 64, 3) and result.image.dtype == np.uint8
+
+
+def test_maximize_cli(cli, r18_file, tmp_path):
+    result = cli(
+        [
+            "explain",
+            "maximize",
+            "-m",
+            "resnet18",
+            "-w",
+            r18_file,
+            "--target",
+            "tabby",
+            "--steps",
+            "3",
+            "-o",
+            tmp_path,
+        ]
+    )
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["target"] == {"label": "tabby", "index": 281}
+    trace = (tmp_path / record["files"]["trajectory"]).read_text().splitlines()
+    assert trace[0] == "step,score,probability" and len(trace) == 5
+    assert Image.open(tmp_path / record["files"]["image"]).size == (448, 448)
+    assert (
+        cli(["explain", "maximize", "-m", "resnet18", "-w", r18_file, "-o", tmp_path]).exit_code
+        == 2
+    )
