@@ -112,32 +112,12 @@ def _print_table(table: object) -> None:
             f"{r.macs:,}" if r.macs else "",
             r.note,
         )
+    blanks = [""] * 7
     if table.other_macs:
         out.add_row(
-            "(functional ops)",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            f"{table.other_macs:,}",
-            "attention matmuls etc.",
+            "(functional ops)", *blanks, "", f"{table.other_macs:,}", "attention matmuls etc."
         )
     out.add_section()
-    out.add_row(
-        "total",
-        "",
-        "",
-        "",
-        "",
-        "",
-        "",
-        "",
-        f"{table.total_params:,}",
-        f"{table.total_macs:,}",
-        f"{table.gmacs:.3f} GMACs (torchvision's 'GFLOPS')",
-    )
+    totals = f"{table.gmacs:.3f} GMACs (torchvision's 'GFLOPS')"
+    out.add_row("total", *blanks, f"{table.total_params:,}", f"{table.total_macs:,}", totals)
     Console(width=None if sys.stdout.isatty() else 220).print(out)

@@ -23,17 +23,9 @@ from torch import nn
 
 from cvtasks.errors import UsageError
 from cvtasks.explain.layers import default_layer, get_layer
+from cvtasks.tasks.registry import ATTRIBUTION_METHODS
 
-METHODS = (
-    "occlusion",
-    "saliency",
-    "smoothgrad",
-    "integrated-gradients",
-    "deconvnet",
-    "guided-backprop",
-    "gradcam",
-    "guided-gradcam",
-)
+METHODS = ATTRIBUTION_METHODS
 NEURON_METHODS = ("deconvnet", "guided-backprop")
 LAYER_METHODS = ("gradcam", "guided-gradcam")
 

@@ -136,7 +136,7 @@ class SegmentConfig(DetectConfig):
     )
 
 
-EXPLAIN_METHODS = (
+ATTRIBUTION_METHODS = (
     "occlusion",
     "saliency",
     "smoothgrad",
@@ -145,12 +145,9 @@ EXPLAIN_METHODS = (
     "guided-backprop",
     "gradcam",
     "guided-gradcam",
-    "feature-maps",
-    "top-patches",
-    "embed",
-    "filters",
-    "maximize",
 )
+VISUALISATION_METHODS = ("feature-maps", "top-patches", "embed", "filters", "maximize")
+EXPLAIN_METHODS = ATTRIBUTION_METHODS + VISUALISATION_METHODS
 
 
 @dataclass
