@@ -26,6 +26,7 @@ from cvtasks.errors import CvTasksError, ItemError
 from cvtasks.io.decode import decode_image
 from cvtasks.io.sources import InputItem
 from cvtasks.io.video import VideoReader
+from cvtasks.log import warn
 from cvtasks.tasks.base import Predictor
 from cvtasks.types import Failure, Frame, Outcome
 
@@ -270,6 +271,9 @@ class Engine:
             return
         for samples, frames in prefetch(self._video_batches(item, reader)):
             yield from self._run_batch(samples, frames)
+        problem = reader.ended_early()
+        if problem:
+            warn(f"{item.source}: {problem}")
 
     def _video_batches(
         self, item: InputItem, reader: VideoReader

@@ -6,6 +6,7 @@ EXIT_OK = 0
 EXIT_ITEM_FAILURES = 1
 EXIT_USAGE = 2
 EXIT_WEIGHTS = 3
+EXIT_OUTPUT = 4
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
@@ -34,6 +35,12 @@ class WeightsError(CvTasksError):
 
 class WeightsUnavailableError(WeightsError):
     """Weights are not cached and cannot be downloaded."""
+
+
+class OutputError(CvTasksError):
+    """Results cannot be written (disk full, permissions, closed stream other than a pipe)."""
+
+    exit_code = EXIT_OUTPUT
 
 
 class ItemError(Exception):

@@ -19,6 +19,7 @@ from rich.markup import escape
 
 from cvtasks.config import BaseConfig
 from cvtasks.engine import Engine, RunStats
+from cvtasks.errors import OutputError, UsageError
 from cvtasks.io.outdir import check_resume_compatible, read_done, write_config
 from cvtasks.io.sinks import OutDirSink, StdoutSink
 from cvtasks.io.sources import InputItem, expand_inputs
@@ -76,23 +77,23 @@ def run_task(
     console = Console(file=stderr if stderr is not None else sys.stderr)
     items = collect_inputs(cfg, stdin)
     out = Path(cfg.out) if cfg.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a folder")
     done: set[Any] = set()
     if out is not None and cfg.resume:
         check_resume_compatible(out, spec.name, cfg)
         done = read_done(out)
     predictor = load_predictor(spec, cfg)
     load_s = time.perf_counter() - t_start
-    if out is not None:
-        write_config(out, spec.name, cfg)
     fmt = cfg.format or default_format(out_stream)
     stdout_sink = StdoutSink(fmt, spec.name, predictor.model_name, out_stream)
-    out_sink = (
-        OutDirSink(
-            out, spec.name, predictor.model_name, save_images=cfg.save_images, append=cfg.resume
-        )
-        if out is not None
-        else None
-    )
+    out_sink = None
+    if out is not None:
+        with _writing(out):
+            write_config(out, spec.name, cfg)
+            out_sink = OutDirSink(
+                out, spec.name, predictor.model_name, save_images=cfg.save_images, append=cfg.resume
+            )
     engine = Engine(
         predictor,
         items,
@@ -122,12 +123,13 @@ def run_task(
                         highlight=False,
                         soft_wrap=True,
                     )
-                record = None
-                if not isinstance(outcome, Failure):
-                    files = out_sink.save_files(frame, outcome) if out_sink is not None else {}
-                    record = make_record(frame, spec.name, predictor.model_name, outcome, files)
-                for sink in sinks:
-                    sink.write(frame, outcome, record)
+                with _writing(out):
+                    record = None
+                    if not isinstance(outcome, Failure):
+                        files = out_sink.save_files(frame, outcome) if out_sink is not None else {}
+                        record = make_record(frame, spec.name, predictor.model_name, outcome, files)
+                    for sink in sinks:
+                        sink.write(frame, outcome, record)
                 if stdout_sink.closed and out_sink is None:
                     stopped_early = True
                     break
@@ -137,9 +139,11 @@ def run_task(
         for sink in sinks:
             sink.abort()
         raise
-    for sink in sinks:
-        sink.close()
-    for line in predictor.finalize(out):
+    with _writing(out):
+        for sink in sinks:
+            sink.close()
+        lines = predictor.finalize(out)
+    for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
     summary = RunSummary(
         engine.stats, len(items), load_s, time.perf_counter() - t_start, stopped_early
@@ -164,6 +168,18 @@ def format_timing(task: str, summary: RunSummary) -> str:
         "per image: " + ", ".join(f"{k} {v:.1f} ms" for k, v in ms.items()),
     ]
     return " | ".join(parts)
+
+
+@contextmanager
+def _writing(out: Path | None) -> Iterator[None]:
+    """OS errors while writing results (disk full, permissions) become OutputError (exit 4)."""
+    try:
+        yield
+    except OutputError:
+        raise
+    except OSError as exc:
+        where = f"under --out {out}" if out is not None else "to stdout"
+        raise OutputError(f"cannot write results {where}: {exc.strerror or exc}") from None
 
 
 @contextmanager

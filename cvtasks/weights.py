@@ -8,6 +8,7 @@ neither cached nor downloadable, :class:`WeightsUnavailableError` (exit 3) says 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -269,12 +270,40 @@ def load_into(
         model.load_state_dict(state, strict=True)
 
 
+def verify_cached(path: Path, model: str) -> None:
+    """Check a cached download against the SHA-256 prefix in its name (as torch hub names
+    them). The result is remembered in ``<file>.verified`` (size, mtime, hash), so the file
+    is hashed again only when it changes."""
+    match = _HASH_IN_NAME.search(path.name)
+    if match is None:
+        return
+    info = path.stat()
+    key = f"{info.st_size}:{info.st_mtime_ns}:{match.group(1)}"
+    stamp = path.with_name(path.name + ".verified")
+    with contextlib.suppress(OSError):
+        if stamp.read_text(encoding="utf-8").strip() == key:
+            return
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    if not digest.hexdigest().startswith(match.group(1)):
+        raise WeightsError(
+            f"cached weights {path} do not match the hash in their name ({match.group(1)}, got "
+            f"{digest.hexdigest()[: len(match.group(1))]}): the download is corrupt or the file "
+            f"was replaced. Delete it and run `cvtasks models pull {model}`."
+        )
+    with contextlib.suppress(OSError):  # a read-only cache is fine: we just hash again next time
+        stamp.write_text(key, encoding="utf-8")
+
+
 def load_weights(resolved: ResolvedWeights) -> dict[str, torch.Tensor] | None:
     """The state dict for ``resolved`` (downloading pretrained files), or None for random init."""
     if resolved.kind == "none":
         return None
     if resolved.kind == "pretrained":
         path = fetch(resolved)
+        verify_cached(path, resolved.model)
         try:
             return load_state_dict(path)
         except WeightsError as exc:

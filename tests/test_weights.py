@@ -158,7 +158,24 @@ def test_corrupt_cached_file_says_how_to_fix():
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"\x00" * 100)
     try:
-        with pytest.raises(WeightsError, match=f"delete {path}"):
+        with pytest.raises(WeightsError) as err:
             W.load_weights(resolved)
+        assert "do not match the hash in their name (f37072fd" in str(err.value)
+        assert str(path) in str(err.value) and "cvtasks models pull resnet18" in str(err.value)
     finally:
         path.unlink()
+
+
+def test_cached_hash_check_and_stamp(tmp_path):
+    payload = b"weights" * 1000
+    good = tmp_path / f"net-{hashlib.sha256(payload).hexdigest()[:8]}.pth"
+    good.write_bytes(payload)
+    W.verify_cached(good, "net")
+    stamp = good.with_name(good.name + ".verified")
+    assert stamp.is_file()
+    W.verify_cached(good, "net")  # the stamp answers; no rehash needed
+    before = good.stat().st_mtime_ns
+    good.write_bytes(payload[:-1] + b"X")  # tampered after verification: same size
+    os.utime(good, ns=(before + 10**9, before + 10**9))  # a later mtime, whatever the clock tick
+    with pytest.raises(WeightsError, match="do not match the hash"):
+        W.verify_cached(good, "net")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +28,12 @@ def decode_image(path: str | Path, max_pixels: int) -> Image.Image:
     """
     p = Path(path)
     try:
-        size = p.stat().st_size
+        info = p.stat()
     except OSError as exc:
         raise ItemError(f"cannot read file: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ItemError("not a regular file (a FIFO, device or socket would block)")
+    size = info.st_size
     if size == 0:
         raise ItemError("empty file (0 bytes)")
     try:

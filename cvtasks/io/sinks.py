@@ -6,6 +6,7 @@ logs, which grow one complete line at a time so that ``--resume`` can pick up af
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -247,7 +248,8 @@ class OutDirSink:
             self._video.discard()
             self._video = None
         for handle in (self._results, self._errors):
-            handle.close()
+            with contextlib.suppress(OSError):  # a full disk must not hide the first error
+                handle.close()
 
 
 def artifact_rel(frame: Frame, folder: str, suffix: str) -> str:
