@@ -2,7 +2,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test lint format bench clean
+.PHONY: install test lint format bench fuzz load clean
 
 install:
 	$(PY) -m venv $(VENV)
@@ -12,6 +12,12 @@ install:
 
 test:
 	$(BIN)/pytest -q
+
+fuzz:
+	CVTASKS_FUZZ_EXAMPLES=5000 $(BIN)/pytest -q tests/robustness/test_fuzz.py
+
+load:
+	$(BIN)/pytest -q -s -m load tests/robustness
 
 lint:
 	$(BIN)/ruff check cvtasks tests bench

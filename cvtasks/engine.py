@@ -269,8 +269,14 @@ class Engine:
             self.stats.failed += 1
             yield Frame(item.source, None, rel=item.rel), Failure(str(exc))
             return
+        produced = False
         for samples, frames in prefetch(self._video_batches(item, reader)):
+            produced = True
             yield from self._run_batch(samples, frames)
+        if not produced and reader.frames_read == 0:
+            self.stats.failed += 1
+            yield Frame(item.source, None, rel=item.rel), Failure("no decodable frames")
+            return
         problem = reader.ended_early()
         if problem:
             warn(f"{item.source}: {problem}")

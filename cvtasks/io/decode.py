@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +25,15 @@ BACKGROUND = (255, 255, 255)  # transparent pixels are composited over white
 def decode_image(path: str | Path, max_pixels: int) -> Image.Image:
     """Open ``path`` as an upright RGB image, or raise :class:`ItemError` with a one-line reason.
 
-    The pixel count is checked from the header, before any pixel data is decoded.
+    The pixel count is checked from the header, before any pixel data is decoded. Pillow's
+    warnings about damaged metadata are silenced: what matters is reported as an ItemError.
     """
-    p = Path(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _decode(Path(path), max_pixels)
+
+
+def _decode(p: Path, max_pixels: int) -> Image.Image:
     try:
         info = p.stat()
     except OSError as exc:
@@ -43,8 +50,8 @@ def decode_image(path: str | Path, max_pixels: int) -> Image.Image:
         raise ItemError(
             f"unsupported format: {hint}" if hint else "not a recognised image"
         ) from None
-    except OSError as exc:
-        raise ItemError(f"cannot open image: {exc}") from None
+    except Exception as exc:  # Pillow raises OSError, ValueError, SyntaxError, ... on bad headers
+        raise ItemError(f"cannot open image: {type(exc).__name__}: {exc}") from None
     with image:
         width, height = image.size
         if width * height > max_pixels:

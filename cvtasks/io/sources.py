@@ -149,9 +149,10 @@ def expand_inputs(
     used_rels: set[str] = set()
     for spec in specs:
         for source, base in _expand_one(spec, stdin, exclude):
-            if source in seen_sources:
+            identity = os.path.realpath(source)  # the same file named twice is processed once
+            if identity in seen_sources:
                 continue
-            seen_sources.add(source)
+            seen_sources.add(identity)
             if not Path(source).exists():
                 raise UsageError(f"input not found: {source}")
             rel = _unique(_safe_rel(source, base), used_rels)
