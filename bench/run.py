@@ -82,13 +82,18 @@ def weights_file(model: str) -> Path:
     return path
 
 
-def bare_forward(model: str, paths: list[Path], batch: int) -> float:
-    """A: images/s of the model alone on batches prepared beforehand."""
+def bare_forward(model: str, paths: list[Path], batch: int, bf16: bool = False) -> float:
+    """A: images/s of the model alone on batches prepared beforehand, in its fastest layout
+    (channels-last), optionally under bf16 autocast."""
     transforms = get_model_weights(model).DEFAULT.transforms()
-    net = get_model(model, weights=None).eval()
+    net = get_model(model, weights=None).eval().to(memory_format=torch.channels_last)
     tensors = [transforms(Image.open(p).convert("RGB")) for p in paths]
-    batches = [torch.stack(tensors[i : i + batch]) for i in range(0, len(tensors), batch)]
-    with torch.inference_mode():
+    batches = [
+        torch.stack(tensors[i : i + batch]).contiguous(memory_format=torch.channels_last)
+        for i in range(0, len(tensors), batch)
+    ]
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
+    with torch.inference_mode(), autocast:
         net(batches[0])  # warm-up
         start = time.perf_counter()
         for b in batches:
@@ -337,28 +342,101 @@ def main() -> None:
     print_table(results)
 
 
+VARIANTS = {
+    "C_workers1": ["--workers", "1"],
+    "C_workers2": ["--workers", "2"],
+    "C_workers4": ["--workers", "4"],
+    "C_bf16": ["--precision", "bf16"],
+    "C_no_draft": ["--no-jpeg-draft"],
+    "C_contiguous": ["--no-channels-last"],
+}
+
+
 def bench_model(model: str, paths: list[Path], batch: int, repeats: int) -> dict[str, object]:
-    """A, B and C (with 0 and 1 DataLoader workers) for one model, best of ``repeats``."""
+    """A, B and C (and C's variants) for one model, best of ``repeats`` each."""
     folder = DATA / "images"
 
     def steady(run: dict[str, float]) -> float:
         return run["steady_img_s"]
 
     a = best_of(repeats, lambda: bare_forward(model, paths, batch))
+    a_bf16 = best_of(repeats, lambda: bare_forward(model, paths, batch, bf16=True))
     b = best_of(repeats, lambda: naive_loop(model, paths))
     c = best_of(repeats, lambda: cvtasks_run(model, folder, ["-b", str(batch)]), steady)
-    c1 = best_of(
-        repeats, lambda: cvtasks_run(model, folder, ["-b", str(batch), "--workers", "1"]), steady
-    )
-    return {
+    result: dict[str, object] = {
         "A_bare_img_s": a,
+        "A_bf16_img_s": a_bf16,
         "B_naive_img_s": b,
         "C": c,
-        "C_workers1": c1,
         "C_over_A": c["steady_img_s"] / a,
         "C_over_B": c["steady_img_s"] / b,
-        "C_workers1_over_A": c1["steady_img_s"] / a,
     }
+    for name, extra in VARIANTS.items():
+        run = best_of(
+            repeats,
+            lambda extra=extra: cvtasks_run(model, folder, ["-b", str(batch), *extra]),
+            steady,
+        )
+        result[name] = run
+        result[f"{name}_over_B"] = run["steady_img_s"] / b
+    result["agreement"] = agreement(model, paths)
+    return result
+
+
+def agreement(model: str, paths: list[Path]) -> dict[str, float]:
+    """Top-1 agreement and largest top-1 probability difference of bf16 and of JPEG draft
+    decoding against exact fp32 decoding, with a head-sharpened seeded model (random weights
+    give near-uniform scores, where agreement means nothing)."""
+    from cvtasks.api import predict
+
+    sharp = DATA / f"{model}_sharp.pth"
+    if not sharp.exists():
+        torch.manual_seed(0)
+        state = get_model(model, weights=None).state_dict()
+        head = [k for k in state if k.endswith("weight") and state[k].dim() == 2][-1]
+        state[head] = state[head] * 40
+        torch.save(state, sharp)
+
+    def run(**options: object) -> list[tuple[int, float]]:
+        out = []
+        for _, result in predict(
+            "classify", DATA / "images", model=model, weights=str(sharp), top_k=1, **options
+        ):
+            top = result.to_record()["predictions"][0]
+            out.append((top["index"], top["score"]))
+        return out
+
+    exact = run(jpeg_draft=False)
+    report = {}
+    for name, options in (
+        ("bf16", {"precision": "bf16", "jpeg_draft": False}),
+        ("draft", {"jpeg_draft": True}),
+    ):
+        other = run(**options)
+        report[f"{name}_top1_agreement"] = sum(
+            a[0] == b[0] for a, b in zip(exact, other, strict=True)
+        ) / len(exact)
+        report[f"{name}_max_top1_score_diff"] = max(
+            abs(a[1] - b[1]) for a, b in zip(exact, other, strict=True)
+        )
+    return report
+
+
+def print_variants(models: dict) -> None:
+    """C's variants (workers, bf16, exact decoding, contiguous layout) and the agreements."""
+    print()
+    print(f"{'C variants: img/s (C/B)':<24}" + "".join(f"{n[2:]:>16}" for n in VARIANTS))
+    for model, r in models.items():
+        cells = "".join(f"{r[n]['steady_img_s']:>9.1f} ({r[n + '_over_B']:.2f})" for n in VARIANTS)
+        print(f"{model:<24}{cells}")
+    for model, r in models.items():
+        agree = r["agreement"]
+        print(
+            f"{model}: bare bf16 {r['A_bf16_img_s']:.1f} img/s vs fp32 {r['A_bare_img_s']:.1f}; "
+            f"bf16 top-1 agreement {agree['bf16_top1_agreement']:.3f} "
+            f"(max diff {agree['bf16_max_top1_score_diff']:.4f}); JPEG draft top-1 agreement "
+            f"{agree['draft_top1_agreement']:.3f} (max diff {agree['draft_max_top1_score_diff']:.4f})"
+        )
 
 
 def print_explain(explain: dict) -> None:
@@ -387,7 +465,7 @@ def print_table(results: dict) -> None:
         ("model", 10),
         ("A bare", 8),
         ("B naive", 8),
-        ("C w0", 8),
+        ("C", 8),
         ("C w1", 8),
         ("C/A", 6),
         ("C/B", 6),
@@ -424,6 +502,7 @@ def print_table(results: dict) -> None:
             for v, (name, w) in zip(values, columns[1:], strict=True)
         ]
         print(f"{model:<10} " + " ".join(cells))
+    print_variants(results["models"])
     if results.get("explain"):
         print()
         print_explain(results["explain"])

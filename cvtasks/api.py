@@ -51,6 +51,7 @@ def predict(
         vid_stride=cfg.vid_stride,
         max_pixels=cfg.max_image_pixels,
         precision=cfg.precision,
+        jpeg_draft=cfg.jpeg_draft,
         keep_images=keep_images,
     )
     yield from engine

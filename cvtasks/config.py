@@ -152,7 +152,26 @@ class BaseConfig:
         "Inference precision: fp32, bf16 (autocast on CPU or GPU) or fp16 (autocast, CUDA only).",
         choices=("fp32", "bf16", "fp16"),
     )
+    channels_last: bool = option(
+        True,
+        "Channels-last memory layout for convolutional models (measured 1.4-1.6x faster on CPU).",
+        negatable=True,
+        affects_results=False,
+    )
+    threads: int = option(
+        0,
+        "Torch threads for inference (0: the cores left after the DataLoader workers).",
+        minimum=0,
+        maximum=1024,
+        affects_results=False,
+    )
     vid_stride: int = option(1, "Process every N-th video frame.", minimum=1, maximum=100_000)
+    jpeg_draft: bool = option(
+        True,
+        "Decode large JPEGs at 1/2, 1/4 or 1/8 scale (still at least twice the model's input "
+        "side): much faster on photos, results nearly identical; off for bit-exact decoding.",
+        negatable=True,
+    )
     max_image_pixels: int = option(
         DEFAULT_MAX_IMAGE_PIXELS,
         "Images with more pixels are rejected before decoding (decompression-bomb guard).",

@@ -101,7 +101,7 @@ def _prepare(
     except Exception as exc:  # a preprocessing bug or odd image must not stop the run
         sample.error = f"preprocessing failed: {type(exc).__name__}: {exc}"
         return sample
-    sample.width, sample.height = image.size
+    sample.width, sample.height = image.info.get("original_size", image.size)
     sample.image = np.asarray(image) if keep_image else None
     sample.decode_s, sample.preprocess_s = t1 - t0, t2 - t1
     return sample
@@ -116,11 +116,13 @@ class _ImageDataset(Dataset[_Sample]):
         preprocess: Callable[[Image.Image], Any],
         max_pixels: int,
         keep_images: bool,
+        min_side: int | None = None,
     ) -> None:
         self.paths = [item.path for item in items]
         self.preprocess = preprocess
         self.max_pixels = max_pixels
         self.keep_images = keep_images
+        self.min_side = min_side
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -128,7 +130,10 @@ class _ImageDataset(Dataset[_Sample]):
     def __getitem__(self, position: int) -> _Sample:
         path = self.paths[position]
         return _prepare(
-            position, lambda: decode_image(path, self.max_pixels), self.preprocess, self.keep_images
+            position,
+            lambda: decode_image(path, self.max_pixels, self.min_side),
+            self.preprocess,
+            self.keep_images,
         )
 
 
@@ -200,6 +205,7 @@ class Engine:
         keep_images: bool = False,
         done: Collection[FrameKey] = frozenset(),
         precision: str = "fp32",
+        jpeg_draft: bool = False,
     ) -> None:
         self.predictor = predictor
         self.items = list(items)
@@ -208,6 +214,8 @@ class Engine:
         self.vid_stride = vid_stride
         self.max_pixels = max_pixels
         self.keep_images = keep_images or predictor.needs_images
+        # Reduced-scale decoding only when nothing is drawn on the image at its full size.
+        self.min_side = predictor.decode_min_side() if jpeg_draft and not self.keep_images else None
         self.done = done
         self.precision = precision
         autocast_for(predictor.device, precision)  # fp16 on a CPU fails here, before any input
@@ -238,7 +246,7 @@ class Engine:
         # from the start even when there are fewer batches than workers.
         depth = max(2, -(-2 * self.batch_size // max(self.workers, 1)))
         loader = DataLoader(
-            _ImageDataset(todo, self._preprocess, self.max_pixels, self.keep_images),
+            _ImageDataset(todo, self._preprocess, self.max_pixels, self.keep_images, self.min_side),
             batch_size=None,
             shuffle=False,
             num_workers=self.workers,

@@ -59,8 +59,27 @@ def load_predictor(spec: TaskSpec, cfg: BaseConfig) -> Predictor:
 
     device = resolve_device(cfg.device)
     autocast_for(device, cfg.precision)  # an impossible precision fails before the model loads
+    set_threads(cfg.threads, cfg.workers)
     predictor: Predictor = spec.load_predictor_class()(cfg, device)
     return predictor
+
+
+def set_threads(threads: int, workers: int) -> None:
+    """Torch's intra-op threads: as asked, or the cores left after the DataLoader workers, so
+    that workers x 1 + torch threads never oversubscribe the machine (OMP_NUM_THREADS wins)."""
+    import os
+
+    import torch
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    elif workers > 0 and "OMP_NUM_THREADS" not in os.environ:
+        cores = (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1
+        )
+        torch.set_num_threads(max(1, cores - workers))
 
 
 def run_task(
@@ -102,6 +121,7 @@ def run_task(
         vid_stride=cfg.vid_stride,
         max_pixels=cfg.max_image_pixels,
         precision=cfg.precision,
+        jpeg_draft=cfg.jpeg_draft,
         keep_images=cfg.save_images and out is not None,
         done=done,
     )

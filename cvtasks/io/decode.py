@@ -22,18 +22,30 @@ _ALPHA_MODES = {"LA", "La", "RGBA", "RGBa", "PA"}
 BACKGROUND = (255, 255, 255)  # transparent pixels are composited over white
 
 
-def decode_image(path: str | Path, max_pixels: int) -> Image.Image:
+def decode_image(path: str | Path, max_pixels: int, min_side: int | None = None) -> Image.Image:
     """Open ``path`` as an upright RGB image, or raise :class:`ItemError` with a one-line reason.
 
     The pixel count is checked from the header, before any pixel data is decoded. Pillow's
     warnings about damaged metadata are silenced: what matters is reported as an ItemError.
+
+    With ``min_side`` (the shorter side the model resizes to), large JPEGs are decoded at a
+    reduced scale (1/2, 1/4 or 1/8, libjpeg's DCT scaling) that keeps the shorter side at least
+    twice ``min_side``. ``image.info["original_size"]`` then holds the full upright size.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _decode(Path(path), max_pixels)
+        return _decode(Path(path), max_pixels, min_side)
 
 
-def _decode(p: Path, max_pixels: int) -> Image.Image:
+def draft_scale(width: int, height: int, min_side: int) -> int:
+    """The largest JPEG scale-down (1, 2, 4 or 8) keeping the shorter side >= 2 * min_side."""
+    scale = 1
+    while scale < 8 and min(width, height) // (scale * 2) >= 2 * min_side:
+        scale *= 2
+    return scale
+
+
+def _decode(p: Path, max_pixels: int, min_side: int | None) -> Image.Image:
     try:
         info = p.stat()
     except OSError as exc:
@@ -60,9 +72,16 @@ def _decode(p: Path, max_pixels: int) -> Image.Image:
                 f"max_image_pixels={max_pixels} (raise it with --max-image-pixels)"
             )
         try:
+            if min_side and image.format == "JPEG":
+                scale = draft_scale(width, height, min_side)
+                if scale > 1:
+                    image.draft("RGB", (-(-width // scale), -(-height // scale)))
             image.load()
             upright = _apply_exif_orientation(image)
-            return to_rgb(upright)
+            rgb = to_rgb(upright)
+            turned = rgb.size != image.size  # EXIF turned it by 90 degrees
+            rgb.info["original_size"] = (height, width) if turned else (width, height)
+            return rgb
         except ItemError:
             raise
         except Exception as exc:  # Pillow raises many types on corrupt data

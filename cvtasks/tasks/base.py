@@ -26,6 +26,7 @@ class Predictor(ABC):
 
     task: ClassVar[str]
     needs_images: ClassVar[bool] = False  # results draw on the original image (explain panels)
+    channels_last: bool = False  # set when the model was converted to channels-last
 
     def __init__(self, cfg: BaseConfig, device: torch.device) -> None:
         self.cfg = cfg
@@ -59,6 +60,11 @@ class Predictor(ABC):
         embedding) and return lines for stderr. Most tasks have none."""
         return []
 
+    def decode_min_side(self) -> int | None:
+        """The shorter side the model resizes images to, when its outputs do not depend on the
+        decoded size (then large JPEGs may be decoded at a reduced scale); None otherwise."""
+        return None
+
     def final_report(self) -> str | None:
         """A closing line for stderr after the run (e.g. mean evaluation scores), if any."""
         return None
@@ -68,10 +74,24 @@ class Predictor(ABC):
         return torch.inference_mode()
 
     def to_device(self, batch: Any) -> Any:
-        """Move a collated batch to the predictor's device."""
+        """Move a collated batch to the predictor's device (channels-last when the model is)."""
         if isinstance(batch, torch.Tensor):
-            return batch.to(self.device, non_blocking=True)
+            batch = batch.to(self.device, non_blocking=True)
+            return self.layout(batch)
         return [b.to(self.device, non_blocking=True) for b in batch]
+
+    def use_channels_last(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Convert a convolutional model to channels-last if the config asks for it."""
+        if getattr(self.cfg, "channels_last", False):
+            self.channels_last = True
+            return model.to(memory_format=torch.channels_last)
+        return model
+
+    def layout(self, batch: torch.Tensor) -> torch.Tensor:
+        """A 4-D batch in the model's memory format."""
+        if self.channels_last and batch.dim() == 4:
+            return batch.contiguous(memory_format=torch.channels_last)
+        return batch
 
 
 def read_labels(path: str | Path) -> list[str]:

@@ -116,10 +116,15 @@ class ClassifyPredictor(Predictor):
         self.labels = class_names(self.weights, cfg.labels)
         self.top_k = min(cfg.top_k, len(self.labels))
         self.transforms = self.weights.member.transforms()
-        self.model = build_classifier(cfg.model, self.weights, len(self.labels)).to(device)
+        self.model = self.use_channels_last(
+            build_classifier(cfg.model, self.weights, len(self.labels)).to(device)
+        )
 
     def preprocessor(self) -> Callable[[Image.Image], torch.Tensor]:
         return self.transforms
+
+    def decode_min_side(self) -> int | None:
+        return int(self.transforms.resize_size[0])
 
     def infer(self, batch: torch.Tensor) -> torch.Tensor:
         logits = self.model(batch)

@@ -134,6 +134,11 @@ class DepthPredictor(Predictor):
     def collate(self, inputs: Sequence[Any]) -> Any:
         return list(inputs)
 
+    def decode_min_side(self) -> int | None:
+        size = getattr(self.processor, "size", None) or {}
+        sides = [int(v) for k, v in dict(size).items() if k in ("height", "width", "shortest_edge")]
+        return max(sides) if sides else None
+
     def infer(self, batch: list[torch.Tensor]) -> list[torch.Tensor]:
         def forward(group: list[torch.Tensor]) -> list[torch.Tensor]:
             return list(self.model(pixel_values=torch.stack(group)).predicted_depth)

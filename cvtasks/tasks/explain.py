@@ -209,7 +209,9 @@ class ExplainPredictor(Predictor):
         self.weights = resolve_weights(cfg.model, cfg.weights)
         self.labels = class_names(self.weights, cfg.labels)
         self.transforms = self.weights.member.transforms()
-        self.model = build_classifier(cfg.model, self.weights, len(self.labels)).to(device)
+        self.model = self.use_channels_last(
+            build_classifier(cfg.model, self.weights, len(self.labels)).to(device)
+        )
         for parameter in self.model.parameters():
             parameter.requires_grad_(False)
         self.options = MethodOptions(

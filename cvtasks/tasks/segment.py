@@ -183,7 +183,9 @@ class SemanticPredictor(Predictor):
         classes = parse_classes(cfg.classes, self.categories)
         self.allowed = sorted(classes) if classes is not None else None
         self.transforms = self.weights.member.transforms()
-        self.model = build_semantic(cfg.model, self.weights, len(self.categories)).to(device)
+        self.model = self.use_channels_last(
+            build_semantic(cfg.model, self.weights, len(self.categories)).to(device)
+        )
 
     def preprocessor(self) -> Callable[[Image.Image], torch.Tensor]:
         return self.transforms
@@ -191,9 +193,12 @@ class SemanticPredictor(Predictor):
     def collate(self, inputs: Sequence[Any]) -> Any:
         return list(inputs)
 
+    def decode_min_side(self) -> int | None:
+        return int(self.transforms.resize_size[0])
+
     def infer(self, batch: list[torch.Tensor]) -> list[torch.Tensor]:
         def forward(group: list[torch.Tensor]) -> list[torch.Tensor]:
-            return list(self.model(torch.stack(group))["out"])
+            return list(self.model(self.layout(torch.stack(group)))["out"])
 
         return run_grouped(forward, batch)
 

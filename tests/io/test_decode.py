@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 from pathlib import Path
@@ -151,3 +152,33 @@ def test_broken_files(tmp_path, photos):
     for name, needle in expected.items():
         with pytest.raises(ItemError, match=needle):
             decode_image(tmp_path / name, LIMIT)
+
+
+def test_jpeg_draft_decodes_large_photos_smaller(tmp_path, photos):
+    from cvtasks.io.decode import draft_scale
+
+    big = Image.open(photos["astronaut"]).resize((2048, 1536))
+    big.save(tmp_path / "big.jpg", quality=90)
+    full = decode_image(tmp_path / "big.jpg", LIMIT)
+    assert full.size == (2048, 1536) and full.info["original_size"] == (2048, 1536)
+    small = decode_image(tmp_path / "big.jpg", LIMIT, min_side=256)
+    assert small.size == (1024, 768) and small.info["original_size"] == (2048, 1536)
+    assert draft_scale(2048, 1536, 256) == 2 and draft_scale(4000, 3000, 256) == 4
+    assert draft_scale(600, 400, 256) == 1 and draft_scale(8000, 8000, 100) == 8
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    big.save(tmp_path / "turned.jpg", exif=exif, quality=90)
+    turned = decode_image(tmp_path / "turned.jpg", LIMIT, min_side=256)
+    assert turned.size == (768, 1024) and turned.info["original_size"] == (1536, 2048)
+    big.save(tmp_path / "big.png")
+    assert decode_image(tmp_path / "big.png", LIMIT, min_side=256).size == (2048, 1536)  # PNG: no draft
+
+
+def test_draft_keeps_records_in_original_pixels(cli, photos, r18_file, tmp_path):
+    Image.open(photos["astronaut"]).resize((2048, 2048)).save(tmp_path / "big.jpg", quality=92)
+    base = ["classify", tmp_path / "big.jpg", "-m", "resnet18", "-w", r18_file, "-q", "-f", "jsonl", "--top-k", "3"]
+    drafted = json.loads(cli(base).stdout)
+    exact = json.loads(cli([*base, "--no-jpeg-draft"]).stdout)
+    assert (drafted["width"], drafted["height"]) == (exact["width"], exact["height"]) == (2048, 2048)
+    assert drafted["predictions"][0]["index"] == exact["predictions"][0]["index"]
+    assert drafted["predictions"][0]["score"] == pytest.approx(exact["predictions"][0]["score"], abs=0.02)
