@@ -171,14 +171,33 @@ def test_jpeg_draft_decodes_large_photos_smaller(tmp_path, photos):
     turned = decode_image(tmp_path / "turned.jpg", LIMIT, min_side=256)
     assert turned.size == (768, 1024) and turned.info["original_size"] == (1536, 2048)
     big.save(tmp_path / "big.png")
-    assert decode_image(tmp_path / "big.png", LIMIT, min_side=256).size == (2048, 1536)  # PNG: no draft
+    assert decode_image(tmp_path / "big.png", LIMIT, min_side=256).size == (
+        2048,
+        1536,
+    )  # PNG: no draft
 
 
 def test_draft_keeps_records_in_original_pixels(cli, photos, r18_file, tmp_path):
     Image.open(photos["astronaut"]).resize((2048, 2048)).save(tmp_path / "big.jpg", quality=92)
-    base = ["classify", tmp_path / "big.jpg", "-m", "resnet18", "-w", r18_file, "-q", "-f", "jsonl", "--top-k", "3"]
+    base = [
+        "classify",
+        tmp_path / "big.jpg",
+        "-m",
+        "resnet18",
+        "-w",
+        r18_file,
+        "-q",
+        "-f",
+        "jsonl",
+        "--top-k",
+        "3",
+    ]
     drafted = json.loads(cli(base).stdout)
     exact = json.loads(cli([*base, "--no-jpeg-draft"]).stdout)
-    assert (drafted["width"], drafted["height"]) == (exact["width"], exact["height"]) == (2048, 2048)
+    assert (
+        (drafted["width"], drafted["height"]) == (exact["width"], exact["height"]) == (2048, 2048)
+    )
     assert drafted["predictions"][0]["index"] == exact["predictions"][0]["index"]
-    assert drafted["predictions"][0]["score"] == pytest.approx(exact["predictions"][0]["score"], abs=0.02)
+    assert drafted["predictions"][0]["score"] == pytest.approx(
+        exact["predictions"][0]["score"], abs=0.02
+    )

@@ -30,7 +30,9 @@ def test_matches_transformers_pipeline(cli, photos, tiny, tmp_path):
     out = tmp_path / "out"
     images = list(photos.values())  # three sizes: the batch is grouped by processed shape
     # --no-jpeg-draft: this tiny model's 70 px input would let 512 px photos decode at half size
-    result = cli(["depth", *images, "-m", tiny, "-b", "3", "-o", out, "-f", "jsonl", "-q", "--no-jpeg-draft"])
+    result = cli(
+        ["depth", *images, "-m", tiny, "-b", "3", "-o", out, "-f", "jsonl", "-q", "--no-jpeg-draft"]
+    )
     assert result.exit_code == 0, result.stderr
     pipe = pipeline("depth-estimation", model=str(tiny), device="cpu")
     for record, path in zip(jsonl(result.stdout), images, strict=True):
