@@ -349,6 +349,7 @@ VARIANTS = {
     "C_bf16": ["--precision", "bf16"],
     "C_no_draft": ["--no-jpeg-draft"],
     "C_contiguous": ["--no-channels-last"],
+    "C_compile": ["--compile"],
 }
 
 

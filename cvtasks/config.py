@@ -158,6 +158,12 @@ class BaseConfig:
         negatable=True,
         affects_results=False,
     )
+    compile: bool = option(
+        False,
+        "torch.compile the model (classify, semantic segment): ~10 % faster on this CPU after "
+        "8-18 s of compiling, so worth it for long runs only.",
+        affects_results=False,
+    )
     threads: int = option(
         0,
         "Torch threads for inference (0: the cores left after the DataLoader workers).",

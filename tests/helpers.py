@@ -17,6 +17,7 @@ def seeded_state_dict(
     seed: int = 0,
     num_classes: int | None = None,
     head_scale: float = 40.0,
+    head_keys: tuple[str, ...] = ("fc.weight", "fc.bias"),
 ) -> dict[str, torch.Tensor]:
     """Save a seeded random state dict of ``model`` (head weights scaled up so that softmax
     probabilities are well separated and top-k ranks are stable)."""
@@ -24,7 +25,7 @@ def seeded_state_dict(
     kwargs = {} if num_classes is None else {"num_classes": num_classes}
     net = get_model(model, weights=None, **kwargs)
     state = net.state_dict()
-    for key in ("fc.weight", "fc.bias"):
+    for key in head_keys:
         if key in state:
             state[key] = state[key] * head_scale
     torch.save(state, path)

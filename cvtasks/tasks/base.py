@@ -13,6 +13,7 @@ from PIL import Image
 
 from cvtasks.config import BaseConfig
 from cvtasks.errors import UsageError
+from cvtasks.log import warn
 from cvtasks.types import Frame, Result
 from cvtasks.weights import ResolvedWeights
 
@@ -86,6 +87,18 @@ class Predictor(ABC):
             self.channels_last = True
             return model.to(memory_format=torch.channels_last)
         return model
+
+    def maybe_compile(self, model: torch.nn.Module) -> torch.nn.Module:
+        """``torch.compile`` the model when the config asks; falls back (with a warning) when
+        this machine cannot compile (e.g. no C++ compiler)."""
+        if not getattr(self.cfg, "compile", False):
+            return model
+        try:
+            compiled: torch.nn.Module = torch.compile(model)  # type: ignore[assignment]
+        except Exception as exc:  # compilation backends fail in many ways
+            warn(f"--compile: {type(exc).__name__}: {exc}; running uncompiled")
+            return model
+        return compiled
 
     def layout(self, batch: torch.Tensor) -> torch.Tensor:
         """A 4-D batch in the model's memory format."""

@@ -116,9 +116,8 @@ class ClassifyPredictor(Predictor):
         self.labels = class_names(self.weights, cfg.labels)
         self.top_k = min(cfg.top_k, len(self.labels))
         self.transforms = self.weights.member.transforms()
-        self.model = self.use_channels_last(
-            build_classifier(cfg.model, self.weights, len(self.labels)).to(device)
-        )
+        model = build_classifier(cfg.model, self.weights, len(self.labels)).to(device)
+        self.model = self.maybe_compile(self.use_channels_last(model))
 
     def preprocessor(self) -> Callable[[Image.Image], torch.Tensor]:
         return self.transforms

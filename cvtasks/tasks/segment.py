@@ -183,9 +183,8 @@ class SemanticPredictor(Predictor):
         classes = parse_classes(cfg.classes, self.categories)
         self.allowed = sorted(classes) if classes is not None else None
         self.transforms = self.weights.member.transforms()
-        self.model = self.use_channels_last(
-            build_semantic(cfg.model, self.weights, len(self.categories)).to(device)
-        )
+        model = build_semantic(cfg.model, self.weights, len(self.categories)).to(device)
+        self.model = self.maybe_compile(self.use_channels_last(model))
 
     def preprocessor(self) -> Callable[[Image.Image], torch.Tensor]:
         return self.transforms

@@ -192,3 +192,27 @@ def test_architecture_matches_torchvision_pretrained_build(name, member):
         k: tuple(v.shape) for k, v in state.items()
     }
     assert getattr(ours, "transform_input", None) == getattr(reference, "transform_input", None)
+
+
+def test_compile_and_layout_options_give_the_same_answers(cli, photos, tmp_path):
+    weights = tmp_path / "squeeze.pth"
+    seeded_state_dict(
+        "squeezenet1_1", weights, head_keys=("classifier.1.weight", "classifier.1.bias")
+    )
+    base = [
+        "classify",
+        photos["chelsea"],
+        "-m",
+        "squeezenet1_1",
+        "-w",
+        weights,
+        "-f",
+        "jsonl",
+        "-q",
+        "--top-k",
+        "3",
+    ]
+    plain = jsonl(cli([*base, "--no-channels-last"]).stdout)[0]["predictions"]
+    fast = jsonl(cli([*base, "--compile"]).stdout)[0]["predictions"]
+    assert [p["index"] for p in fast] == [p["index"] for p in plain]
+    assert [p["score"] for p in fast] == pytest.approx([p["score"] for p in plain], abs=1e-4)
