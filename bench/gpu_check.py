@@ -65,8 +65,11 @@ def classify_agreement(weights: Path, images: list[Path]) -> dict[str, object]:
             a["predictions"][0]["index"] == b["predictions"][0]["index"]
             for a, b in zip(base, got, strict=True)
         )
+        # ranks 2-5 of a sharpened random head hold probabilities ~1e-9 that round to 0, so
+        # compare the classes that carry probability (> 1e-3), as sets
         top5 = sum(
-            [p["index"] for p in a["predictions"]] == [p["index"] for p in b["predictions"]]
+            {p["index"] for p in a["predictions"] if p["score"] > 1e-3}
+            == {p["index"] for p in b["predictions"] if p["score"] > 1e-3}
             for a, b in zip(base, got, strict=True)
         )
         diff = max(
@@ -78,7 +81,7 @@ def classify_agreement(weights: Path, images: list[Path]) -> dict[str, object]:
         out[precision] = {
             "images": len(images),
             "top1_agree": top1,
-            "top5_order_agree": top5,
+            "top5_set_agree": top5,
             "max_score_diff": diff,
         }
     return out
@@ -127,13 +130,16 @@ def segment_agreement(weights: Path) -> dict[str, object]:
 
 def throughput(weights: Path, images: list[Path]) -> dict[str, object]:
     transforms = get_model_weights("resnet50").DEFAULT.transforms()
-    net = get_model("resnet50").cuda().eval()
+    net = get_model("resnet50").cuda().eval().to(memory_format=torch.channels_last)
     tensors = [transforms(Image.open(p).convert("RGB")) for p in images]
     out: dict[str, object] = {}
     for precision, dtype in (("fp32", None), ("fp16", torch.float16)):
         for batch in (1, 32):
             chunks = [
-                torch.stack(tensors[i : i + batch]).cuda() for i in range(0, len(tensors), batch)
+                torch.stack(tensors[i : i + batch])
+                .cuda()
+                .contiguous(memory_format=torch.channels_last)
+                for i in range(0, len(tensors), batch)
             ]
             ctx = (
                 torch.autocast("cuda", dtype=dtype)
@@ -154,13 +160,19 @@ def throughput(weights: Path, images: list[Path]) -> dict[str, object]:
                 weights=str(weights),
                 device="cuda",
                 batch_size=batch,
-                workers=4,
+                workers=12,
                 precision=precision,
             )
             predictor = load_predictor(get_task("classify"), cfg)
             items = expand_inputs([str(images[0].parent)])
             engine = Engine(
-                predictor, items, batch_size=batch, workers=4, max_pixels=10**9, precision=precision
+                predictor,
+                items,
+                batch_size=batch,
+                workers=12,
+                max_pixels=10**9,
+                precision=precision,
+                jpeg_draft=True,
             )
             list(
                 Engine(
@@ -181,6 +193,30 @@ def throughput(weights: Path, images: list[Path]) -> dict[str, object]:
                 "C_over_A": round(pipeline / bare, 3),
                 "ms_per_image": stages,
             }
+    return out
+
+
+def occlusion_speed() -> dict[str, float]:
+    """resnet50 occlusion (32 px windows, stride 8: 625 windows) one at a time vs batched."""
+    from cvtasks.explain.methods import MethodOptions, attribute
+
+    net = get_model("resnet50").cuda().eval()
+    for parameter in net.parameters():
+        parameter.requires_grad_(False)
+    transforms = get_model_weights("resnet50").DEFAULT.transforms()
+    x = transforms(Image.open(EXAMPLES[0]).convert("RGB")).unsqueeze(0).cuda()
+    out: dict[str, float] = {}
+    for batch in (1, 64, 256):
+        opts = MethodOptions(window=32, stride=8, batch_size=batch)
+        attribute("occlusion", net, x, 0, opts, "resnet50")  # warm-up
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        attr = attribute("occlusion", net, x, 0, opts, "resnet50")
+        torch.cuda.synchronize()
+        out[f"windows_per_s_batch{batch}"] = round(
+            attr.extra["probability_map"].size / (time.perf_counter() - start), 1
+        )
+    out["speedup_64_vs_1"] = round(out["windows_per_s_batch64"] / out["windows_per_s_batch1"], 2)
     return out
 
 
@@ -224,12 +260,13 @@ def main() -> None:
     )
     lraspp = WORK / "lraspp.pth"
     calibrated_state_dict("lraspp_mobilenet_v3_large", lraspp, EXAMPLES, num_classes=21)
-    images = make_images(64, WORK / "images")
+    images = make_images(256, WORK / "images")
     for name, step in [
         ("classify_cuda_vs_cpu", lambda: classify_agreement(r50, EXAMPLES + images[:16])),
         ("detect_cuda_vs_cpu", lambda: detect_agreement(frcnn)),
         ("segment_cuda_vs_cpu", lambda: segment_agreement(lraspp)),
         ("classify_throughput_resnet50", lambda: throughput(r50, images)),
+        ("occlusion_gpu", occlusion_speed),
         ("cli_fp16_cuda", lambda: cli_check(r50)),
     ]:
         start = time.perf_counter()

@@ -283,6 +283,78 @@ def bench_explain(model: str, image: Path) -> dict[str, object]:
     return out
 
 
+def bench_video(seconds: int = 20) -> dict[str, float]:
+    """detect on a generated 720p clip (30 fps): frames/s and the process's memory over time."""
+    import threading
+
+    import cv2
+
+    clip = DATA / f"clip720p_{seconds}s.avi"
+    if not clip.exists():
+        writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (1280, 720))
+        rng = np.random.default_rng(0)
+        background = rng.integers(0, 255, (720, 1280, 3), dtype=np.uint8)
+        for i in range(30 * seconds):
+            frame = background.copy()
+            cv2.rectangle(
+                frame, (100 + 3 * i % 1000, 200), (300 + 3 * i % 1000, 500), (20, 200, 240), -1
+            )
+            writer.write(frame)
+        writer.release()
+    model = "fasterrcnn_mobilenet_v3_large_320_fpn"
+    cmd = [
+        sys.executable,
+        "-m",
+        "cvtasks",
+        "detect",
+        str(clip),
+        "-m",
+        model,
+        "-w",
+        str(weights_file(model)),
+        "-b",
+        "8",
+        "-f",
+        "jsonl",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    samples: list[float] = []
+
+    def sample() -> None:
+        while proc.poll() is None:
+            try:
+                status = Path(f"/proc/{proc.pid}/status").read_text()
+            except OSError:
+                break
+            rss = next(
+                (
+                    int(line.split()[1]) / 1024
+                    for line in status.splitlines()
+                    if line.startswith("VmRSS")
+                ),
+                0,
+            )
+            if rss:
+                samples.append(rss)
+            time.sleep(0.25)
+
+    watcher = threading.Thread(target=sample)
+    watcher.start()
+    _, stderr = proc.communicate()
+    watcher.join()
+    match = TIMING.search(stderr)
+    assert match is not None, stderr
+    return {
+        "frames": int(match["done"]),
+        "frames_per_s": float(match["rate"]),
+        "ms_decode": float(match["decode"]),
+        "ms_inference": float(match["inf"]),
+        "rss_mb_at_20pct": samples[len(samples) // 5] if samples else 0.0,
+        "rss_mb_at_end": samples[-1] if samples else 0.0,
+        "rss_mb_peak": max(samples) if samples else 0.0,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -314,6 +386,7 @@ def main() -> None:
     for model in args.models.split(","):
         results["models"][model] = bench_model(model, paths, args.batch, args.repeats)  # type: ignore[index]
     results["explain"] = {m: bench_explain(m, paths[1]) for m in ("resnet18", "resnet50")}
+    results["video"] = bench_video()
     results["tasks"] = {}
     if not args.skip_tasks:
         task_folder = DATA / "task_images"
@@ -507,6 +580,14 @@ def print_table(results: dict) -> None:
     if results.get("explain"):
         print()
         print_explain(results["explain"])
+    if results.get("video"):
+        v = results["video"]
+        print(
+            f"\nvideo: detect (fasterrcnn_mobilenet_v3_large_320_fpn) on {v['frames']} frames of 720p: "
+            f"{v['frames_per_s']:.1f} frames/s (decode {v['ms_decode']:.1f} ms, inference {v['ms_inference']:.1f} ms "
+            f"per frame); RSS {v['rss_mb_at_20pct']:.0f} MB at 20 %, {v['rss_mb_at_end']:.0f} MB at the end, "
+            f"{v['rss_mb_peak']:.0f} MB peak"
+        )
     if results.get("tasks"):
         print()
         print(

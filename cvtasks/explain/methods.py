@@ -156,8 +156,6 @@ def attribute(
 ) -> Attribution:
     """Explain ``target`` (a class index) for input ``x``, or unit ``opts.channel`` of
     ``opts.layer`` for the neuron methods."""
-    from captum import attr as captum
-
     if method not in METHODS:
         raise UsageError(f"unknown method '{method}': choose one of {', '.join(METHODS)}")
     if opts.channel is not None and method not in NEURON_METHODS:
@@ -168,6 +166,8 @@ def attribute(
     if method == "occlusion":
         assert target is not None
         return occlusion(model, x.detach(), target, opts)
+    from captum import attr as captum  # the gradient methods only
+
     if method == "saliency":
         raw = captum.Saliency(model).attribute(x, target=target, abs=True)
         return Attribution(_channel_max(raw), raw.detach()[0].cpu().numpy())
