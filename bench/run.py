@@ -169,7 +169,9 @@ def depth_anything_small_folder() -> Path:
 def depth_bare_forward(folder: Path, paths: list[Path]) -> float:
     """A for depth: the model alone on processor outputs prepared beforehand."""
     from transformers import AutoImageProcessor, AutoModelForDepthEstimation
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     processor = AutoImageProcessor.from_pretrained(folder)
     net = AutoModelForDepthEstimation.from_pretrained(folder).eval()
     inputs = [
