@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cvtasks.config import build_config, load_yaml_file
-from cvtasks.engine import Engine
-from cvtasks.runner import collect_inputs, load_predictor
+from cvtasks.runner import build_engine, collect_inputs, load_predictor
 from cvtasks.tasks.registry import get_task
 from cvtasks.types import Frame, Outcome
 
@@ -43,15 +42,4 @@ def predict(
     cfg = build_config(spec.config_cls, layers)
     items = collect_inputs(cfg)
     predictor = load_predictor(spec, cfg)
-    engine = Engine(
-        predictor,
-        items,
-        batch_size=cfg.batch_size,
-        workers=cfg.workers,
-        vid_stride=cfg.vid_stride,
-        max_pixels=cfg.max_image_pixels,
-        precision=cfg.precision,
-        jpeg_draft=cfg.jpeg_draft,
-        keep_images=keep_images,
-    )
-    yield from engine
+    yield from build_engine(predictor, items, cfg, keep_images=keep_images)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,6 +64,29 @@ def load_predictor(spec: TaskSpec, cfg: BaseConfig) -> Predictor:
     return predictor
 
 
+def build_engine(
+    predictor: Predictor,
+    items: list[InputItem],
+    cfg: BaseConfig,
+    *,
+    keep_images: bool,
+    done: Collection[Any] = frozenset(),
+) -> Engine:
+    """The engine configured from ``cfg`` (batching, workers, precision, decoding, video)."""
+    return Engine(
+        predictor,
+        items,
+        batch_size=cfg.batch_size,
+        workers=cfg.workers,
+        vid_stride=cfg.vid_stride,
+        max_pixels=cfg.max_image_pixels,
+        precision=cfg.precision,
+        jpeg_draft=cfg.jpeg_draft,
+        keep_images=keep_images,
+        done=done,
+    )
+
+
 def set_threads(threads: int, workers: int) -> None:
     """Torch's intra-op threads: as asked, or the cores left after the DataLoader workers, so
     that workers x 1 + torch threads never oversubscribe the machine (OMP_NUM_THREADS wins)."""
@@ -113,17 +136,8 @@ def run_task(
             out_sink = OutDirSink(
                 out, spec.name, predictor.model_name, save_images=cfg.save_images, append=cfg.resume
             )
-    engine = Engine(
-        predictor,
-        items,
-        batch_size=cfg.batch_size,
-        workers=cfg.workers,
-        vid_stride=cfg.vid_stride,
-        max_pixels=cfg.max_image_pixels,
-        precision=cfg.precision,
-        jpeg_draft=cfg.jpeg_draft,
-        keep_images=cfg.save_images and out is not None,
-        done=done,
+    engine = build_engine(
+        predictor, items, cfg, keep_images=cfg.save_images and out is not None, done=done
     )
     # The --out files first: whatever reached stdout is already persisted.
     sinks = [s for s in (out_sink, stdout_sink) if s is not None]

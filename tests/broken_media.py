@@ -9,6 +9,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+# How a camera stores an upright image for each EXIF orientation (the viewer undoes it):
+# 2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 needs 90 deg clockwise (stored turned
+# counter-clockwise), 7 transverse (anti-diagonal), 8 needs 90 deg counter-clockwise.
+STORED = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1, :],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, 1),
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda a: np.rot90(a, -1),
+}
+
 
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG whose header claims width x height but carries no pixel data."""

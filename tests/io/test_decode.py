@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import json
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from broken_media import STORED, png_header_only
 from PIL import Image
 
 from cvtasks.errors import ItemError
 from cvtasks.io.decode import decode_image
 
 LIMIT = 10_000_000
-
-# How a camera stores an upright image for each EXIF orientation (the viewer undoes it):
-# 2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 needs 90 deg clockwise (stored turned
-# counter-clockwise), 7 transverse (anti-diagonal), 8 needs 90 deg counter-clockwise.
-STORED = {
-    1: lambda a: a,
-    2: lambda a: a[:, ::-1],
-    3: lambda a: a[::-1, ::-1],
-    4: lambda a: a[::-1, :],
-    5: lambda a: a.transpose(1, 0, 2),
-    6: lambda a: np.rot90(a, 1),
-    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
-    8: lambda a: np.rot90(a, -1),
-}
 
 
 def upright() -> np.ndarray:
@@ -105,24 +90,9 @@ def test_sixteen_bit_is_scaled_not_clipped(tmp_path, suffix):
     assert out.tolist() == [0, 1, 128, 255]
 
 
-def _png_header_only(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b""))
-        + chunk(b"IEND", b"")
-    )
-
-
 def test_pixel_bomb_rejected_from_header(tmp_path):
     path = tmp_path / "bomb.png"
-    path.write_bytes(_png_header_only(100_000, 100_000))
+    path.write_bytes(png_header_only(100_000, 100_000))
     with pytest.raises(ItemError, match="too large"):
         decode_image(path, 178_956_970)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from broken_media import patch_avi, png_header_only, write_avi
+from broken_media import STORED, patch_avi, png_header_only, write_avi
 from helpers import jsonl
 from PIL import Image
 
@@ -73,22 +73,12 @@ def test_pixel_limit_is_a_config_key(cli, photos, r18_file, tmp_path):
     assert cli([*base, "-c", config]).exit_code == 0
 
 
-# How a camera stores an upright image for EXIF orientation 2..8.
-STORED = {
-    2: lambda a: a[:, ::-1],
-    3: lambda a: a[::-1, ::-1],
-    4: lambda a: a[::-1, :],
-    5: lambda a: a.transpose(1, 0, 2),
-    6: lambda a: np.rot90(a, 1),
-    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
-    8: lambda a: np.rot90(a, -1),
-}
-
-
 def test_exif_orientations_give_the_upright_results(cli, photos, r18_file, tmp_path):
     upright = np.asarray(Image.open(photos["coffee"]).convert("RGB"))
     Image.fromarray(upright).save(tmp_path / "o1.png")
     for orientation, store in STORED.items():
+        if orientation == 1:
+            continue
         exif = Image.Exif()
         exif[0x0112] = orientation
         Image.fromarray(np.ascontiguousarray(store(upright))).save(
