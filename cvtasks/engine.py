@@ -292,8 +292,12 @@ class Engine:
     def _video_batches(
         self, item: InputItem, reader: VideoReader
     ) -> Iterator[tuple[list[_Sample], list[Frame]]]:
-        samples: list[_Sample] = []
-        frames: list[Frame] = []
+        for pairs in _chunks(self._video_frames(item, reader), self.batch_size):
+            yield [sample for sample, _ in pairs], [frame for _, frame in pairs]
+
+    def _video_frames(
+        self, item: InputItem, reader: VideoReader
+    ) -> Iterator[tuple[_Sample, Frame]]:
         for number, rgb in reader.frames(self.vid_stride):
             resumed = (item.source, number) in self.done
             if resumed and not self.keep_images:
@@ -312,13 +316,7 @@ class Engine:
                 fps=reader.fps,
                 resumed=resumed,
             )
-            samples.append(sample)
-            frames.append(frame)
-            if len(samples) == self.batch_size:
-                yield samples, frames
-                samples, frames = [], []
-        if samples:
-            yield samples, frames
+            yield sample, frame
 
     # ------------------------------------------------------------------ inference
 
@@ -352,17 +350,13 @@ class Engine:
             t2 = time.perf_counter()
         except CvTasksError:
             raise  # a usage or weights problem is the run's, not this input's
-        except ItemError as exc:  # e.g. a ground truth that does not fit this image
-            if len(samples) > 1:
-                return [
-                    o for s, f in zip(samples, frames, strict=True) for o in self._infer([s], [f])
-                ]
-            return [Failure(str(exc))]
         except Exception as exc:
             if len(samples) > 1:
                 return [
                     o for s, f in zip(samples, frames, strict=True) for o in self._infer([s], [f])
                 ]
+            if isinstance(exc, ItemError):  # e.g. a ground truth that does not fit this image
+                return [Failure(str(exc))]
             return [Failure(f"inference failed: {type(exc).__name__}: {exc}")]
         times = self.stats.times
         times.inference += t1 - t0

@@ -133,9 +133,7 @@ def run_task(
     if out is not None:
         with _writing(out):
             write_config(out, spec.name, cfg)
-            out_sink = OutDirSink(
-                out, spec.name, predictor.model_name, save_images=cfg.save_images, append=cfg.resume
-            )
+            out_sink = OutDirSink(out, save_images=cfg.save_images, append=cfg.resume)
     engine = build_engine(
         predictor, items, cfg, keep_images=cfg.save_images and out is not None, done=done
     )
@@ -209,8 +207,6 @@ def _writing(out: Path | None) -> Iterator[None]:
     """OS errors while writing results (disk full, permissions) become OutputError (exit 4)."""
     try:
         yield
-    except OutputError:
-        raise
     except OSError as exc:
         where = f"under --out {out}" if out is not None else "to stdout"
         raise OutputError(f"cannot write results {where}: {exc.strerror or exc}") from None

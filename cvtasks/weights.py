@@ -16,14 +16,14 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import torch
-from torchvision.models import get_model_weights, list_models
+from torchvision.models import get_model_weights
 from torchvision.models._api import WeightsEnum
 
 from cvtasks.config import suggest
@@ -62,14 +62,8 @@ class ResolvedWeights:
         return "none (random init)"
 
 
-def available_models(module: Any) -> list[str]:
-    """Names of the torchvision builders in ``module`` (e.g. ``torchvision.models``)."""
-    return list(list_models(module=module))
-
-
-def check_model_name(name: str, module: Any, task: str) -> None:
-    """Raise a usage error naming close matches when ``name`` is not a model of ``task``."""
-    names = available_models(module)
+def check_model_name(name: str, names: Sequence[str], task: str) -> None:
+    """Raise a usage error naming close matches when ``name`` is not among ``task``'s models."""
     if name not in names:
         raise UsageError(
             f"unknown {task} model '{name}'" + suggest(name, names) + "; see `cvtasks models list "
@@ -120,6 +114,11 @@ def resolve_weights(model: str, spec: str) -> ResolvedWeights:
     return ResolvedWeights(model, "pretrained", enum_cls[name], cache_path(enum_cls[name]))
 
 
+def env_flag(name: str) -> bool:
+    """Whether an environment variable is set to a true value (1, true, yes)."""
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")
+
+
 def cache_path(member: WeightsEnum) -> Path:
     """Where torch hub caches a pretrained file (respects ``$TORCH_HOME``)."""
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(urlparse(member.url).path)
@@ -167,6 +166,8 @@ def download(url: str, dest: Path, *, timeout: float = DOWNLOAD_TIMEOUT_S) -> No
                 f"(got {digest.hexdigest()[: len(match.group(1))]}); try again"
             )
         os.replace(tmp_name, dest)
+        if match:  # hashed while downloading: the first load need not hash it again
+            _write_stamp(dest, match.group(1))
     finally:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
@@ -174,11 +175,11 @@ def download(url: str, dest: Path, *, timeout: float = DOWNLOAD_TIMEOUT_S) -> No
 
 def fetch(resolved: ResolvedWeights) -> Path:
     """Make sure a pretrained file is in the cache, downloading it if allowed; return its path."""
-    assert resolved.kind == "pretrained"
-    member, target = resolved.member, cache_path(resolved.member)
+    assert resolved.kind == "pretrained" and resolved.path is not None
+    member, target = resolved.member, resolved.path
     if target.is_file():
         return target
-    if os.environ.get(OFFLINE_ENV, "").lower() in ("1", "true", "yes"):
+    if env_flag(OFFLINE_ENV):
         raise WeightsUnavailableError(
             _unavailable_message(resolved.model, member, f"{OFFLINE_ENV} is set")
         )
@@ -277,11 +278,10 @@ def verify_cached(path: Path, model: str) -> None:
     match = _HASH_IN_NAME.search(path.name)
     if match is None:
         return
-    info = path.stat()
-    key = f"{info.st_size}:{info.st_mtime_ns}:{match.group(1)}"
-    stamp = path.with_name(path.name + ".verified")
     with contextlib.suppress(OSError):
-        if stamp.read_text(encoding="utf-8").strip() == key:
+        if _stamp_path(path).read_text(encoding="utf-8").strip() == _stamp_key(
+            path, match.group(1)
+        ):
             return
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -293,8 +293,22 @@ def verify_cached(path: Path, model: str) -> None:
             f"{digest.hexdigest()[: len(match.group(1))]}): the download is corrupt or the file "
             f"was replaced. Delete it and run `cvtasks models pull {model}`."
         )
+    _write_stamp(path, match.group(1))
+
+
+def _stamp_path(path: Path) -> Path:
+    return path.with_name(path.name + ".verified")
+
+
+def _stamp_key(path: Path, prefix: str) -> str:
+    info = path.stat()
+    return f"{info.st_size}:{info.st_mtime_ns}:{prefix}"
+
+
+def _write_stamp(path: Path, prefix: str) -> None:
+    """Remember that ``path`` matched its hash prefix, for as long as its size and mtime hold."""
     with contextlib.suppress(OSError):  # a read-only cache is fine: we just hash again next time
-        stamp.write_text(key, encoding="utf-8")
+        _stamp_path(path).write_text(_stamp_key(path, prefix), encoding="utf-8")
 
 
 def load_weights(resolved: ResolvedWeights) -> dict[str, torch.Tensor] | None:

@@ -149,7 +149,11 @@ def test_download_checks_hash_and_is_atomic(file_server, tmp_path):
     assert (dest_dir / f"good-{digest}.pth").read_bytes() == payload
     with pytest.raises(WeightsError, match="does not match its hash"):
         W.download(f"{base}/bad-deadbeef.pth", dest_dir / "bad-deadbeef.pth")
-    assert sorted(p.name for p in dest_dir.iterdir()) == [f"good-{digest}.pth"]
+    # the verified download, its hash stamp, and nothing of the refused one
+    assert sorted(p.name for p in dest_dir.iterdir()) == [
+        f"good-{digest}.pth",
+        f"good-{digest}.pth.verified",
+    ]
 
 
 def test_corrupt_cached_file_says_how_to_fix():

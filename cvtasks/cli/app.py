@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from cvtasks import __version__
-from cvtasks.cli.common import handle_errors, install_signal_handlers, install_warning_format
+from cvtasks.cli.common import (
+    handle_errors,
+    install_signal_handlers,
+    install_warning_format,
+    run_and_exit,
+)
 from cvtasks.cli.config_cmd import config_app
 from cvtasks.cli.inspect_cmd import inspect_cmd
 from cvtasks.cli.models_cmd import models_app
 from cvtasks.cli.task_command import make_task_command
-from cvtasks.errors import EXIT_ITEM_FAILURES, EXIT_OK
 from cvtasks.tasks.registry import TASKS
 
 app = typer.Typer(
@@ -63,8 +66,7 @@ def run_job(
     from cvtasks.jobs import load_job
 
     spec, cfg = load_job(job, sets or [])
-    summary = spec.run_function()(spec, cfg, stdin=sys.stdin)
-    raise typer.Exit(EXIT_ITEM_FAILURES if summary.stats.failed else EXIT_OK)
+    run_and_exit(spec, cfg)
 
 
 app.command("inspect")(inspect_cmd)

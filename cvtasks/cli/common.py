@@ -8,11 +8,19 @@ import sys
 import warnings
 from collections.abc import Callable
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 
-from cvtasks.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, CvTasksError
+from cvtasks.config import BaseConfig
+from cvtasks.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_ITEM_FAILURES,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    CvTasksError,
+)
+from cvtasks.tasks.registry import TaskSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,6 +52,12 @@ def _show_warning(
 def install_warning_format() -> None:
     """Warnings as one ``warning: ...`` line on stderr, without source locations."""
     warnings.showwarning = _show_warning
+
+
+def run_and_exit(spec: TaskSpec, cfg: BaseConfig) -> NoReturn:
+    """Run a task and exit 1 when some inputs failed, 0 otherwise."""
+    summary = spec.run_function()(spec, cfg, stdin=sys.stdin)
+    raise typer.Exit(EXIT_ITEM_FAILURES if summary.stats.failed else EXIT_OK)
 
 
 def fail(message: str, code: int) -> typer.Exit:

@@ -8,7 +8,6 @@ command line override the config file (click's parameter source tells which were
 from __future__ import annotations
 
 import inspect
-import sys
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cvtasks.cli.common import handle_errors
+from cvtasks.cli.common import handle_errors, run_and_exit
 from cvtasks.config import (
     BaseConfig,
     build_config,
@@ -26,7 +25,7 @@ from cvtasks.config import (
     meta_of,
     parse_set_overrides,
 )
-from cvtasks.errors import EXIT_ITEM_FAILURES, EXIT_OK, ConfigError
+from cvtasks.errors import ConfigError
 from cvtasks.tasks.registry import TaskSpec
 
 _CLI_ONLY = ("inputs", "config", "set_")
@@ -104,8 +103,7 @@ def make_task_command(spec: TaskSpec) -> Callable[..., None]:
         values = {name: kwargs[name] for name in option_names}
         values.update({name: kwargs[name] for name in spec.positional})
         cfg = config_from_cli(spec, ctx, kwargs["inputs"], kwargs["config"], kwargs["set_"], values)
-        summary = spec.run_function()(spec, cfg, stdin=sys.stdin)
-        raise typer.Exit(EXIT_ITEM_FAILURES if summary.stats.failed else EXIT_OK)
+        run_and_exit(spec, cfg)
 
     params = [
         inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -71,3 +75,19 @@ def default_layer(model_name: str, model: nn.Module) -> str:
         "convolutional map); pass --layer NAME, e.g. one of: "
         + (", ".join(candidates[-6:]) or "none")
     )
+
+
+@contextlib.contextmanager
+def captured(module: nn.Module, use_input: bool = False) -> Iterator[list[torch.Tensor]]:
+    """Within the block, every call of ``module`` appends its output (or first input) to the
+    yielded list; the hook is removed on exit."""
+    store: list[torch.Tensor] = []
+
+    def hook(m: nn.Module, args: tuple[Any, ...], output: Any) -> None:
+        store.append(args[0] if use_input else output)
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield store
+    finally:
+        handle.remove()

@@ -146,6 +146,18 @@ def relu_copy(model: nn.Module) -> nn.Module:
     return clone
 
 
+def check_method(method: str, opts: MethodOptions) -> None:
+    """Refuse an unknown method and impossible combinations of options (usage errors)."""
+    if method not in METHODS:
+        raise UsageError(f"unknown method '{method}': choose one of {', '.join(METHODS)}")
+    if opts.channel is not None:
+        if method not in NEURON_METHODS:
+            methods = " or ".join(NEURON_METHODS)
+            raise UsageError(f"--channel explains a unit with {methods}, not {method}")
+        if opts.layer is None:
+            raise UsageError("--channel needs --layer NAME (the layer whose unit to explain)")
+
+
 def attribute(
     method: str,
     model: nn.Module,
@@ -156,12 +168,7 @@ def attribute(
 ) -> Attribution:
     """Explain ``target`` (a class index) for input ``x``, or unit ``opts.channel`` of
     ``opts.layer`` for the neuron methods."""
-    if method not in METHODS:
-        raise UsageError(f"unknown method '{method}': choose one of {', '.join(METHODS)}")
-    if opts.channel is not None and method not in NEURON_METHODS:
-        raise UsageError(
-            f"--channel explains a unit with {' or '.join(NEURON_METHODS)}, not {method}"
-        )
+    check_method(method, opts)
     x = x.detach().clone().requires_grad_(method != "occlusion")
     if method == "occlusion":
         assert target is not None
@@ -198,8 +205,7 @@ def attribute(
         warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
         relu_model = relu_copy(model)
         if opts.channel is not None:
-            if opts.layer is None:
-                raise UsageError("--channel needs --layer NAME (the layer whose unit to explain)")
+            assert opts.layer is not None  # check_method
             layer = get_layer(relu_model, opts.layer)
             cls = (
                 captum.NeuronDeconvolution if method == "deconvnet" else captum.NeuronGuidedBackprop

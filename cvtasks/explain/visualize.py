@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 from torch import nn
 
 from cvtasks.errors import UsageError
-from cvtasks.explain.layers import get_layer
+from cvtasks.explain.layers import captured, get_layer
 from cvtasks.inspect.fields import Field, ReceptiveFieldMode
 from cvtasks.render.draw import font
 
@@ -122,18 +122,12 @@ def feature_map_grid(
 
 def layer_field(model: nn.Module, layer: str, x: torch.Tensor) -> Field:
     """Receptive field (size, jump, start per axis) of ``layer``'s units for input ``x``."""
-    module = get_layer(model, layer)
-    captured: dict[str, torch.Tensor] = {}
-    handle = module.register_forward_hook(lambda m, i, o: captured.__setitem__("out", o))
     mode = ReceptiveFieldMode()
-    try:
-        with torch.no_grad():
-            mode.mark_input(x)
-            with mode:
-                model(x)
-    finally:
-        handle.remove()
-    known, found = mode.field_of(captured["out"])
+    with captured(get_layer(model, layer)) as store, torch.no_grad():
+        mode.mark_input(x)
+        with mode:
+            model(x)
+    known, found = mode.field_of(store[0])
     if not known or found is None:
         raise UsageError(
             f"layer '{layer}' has no spatial receptive field (its units see everything)"

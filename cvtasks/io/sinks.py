@@ -26,8 +26,7 @@ from cvtasks.types import Failure, Frame, Outcome, Result, make_error_record, re
 RESULTS_FILE = "results.jsonl"
 ERRORS_FILE = "errors.jsonl"
 CONFIG_FILE = "config.yaml"
-_KEEP_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-_PIL_FORMATS = {
+_PIL_FORMATS = {  # annotated images keep these input formats; others become PNG
     ".jpg": "JPEG",
     ".jpeg": "JPEG",
     ".png": "PNG",
@@ -50,25 +49,21 @@ def dumps(record: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- stdout
 
 
+def _cell(value: Any) -> Any:
+    """A CSV cell: scalars as they are, anything nested as JSON."""
+    return value if isinstance(value, (str, int, float, type(None))) else json.dumps(value)
+
+
 def flatten_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     """CSV rows for a record: one per prediction (with its rank), nested values as JSON."""
-    base = {k: v for k, v in record.items() if k != "predictions"}
-    base = {
-        k: (v if isinstance(v, (str, int, float, type(None))) else json.dumps(v))
-        for k, v in base.items()
-    }
+    base = {k: _cell(v) for k, v in record.items() if k != "predictions"}
     predictions = record.get("predictions") or []
     if not predictions:
         return [base]
-    rows = []
-    for rank, pred in enumerate(predictions, start=1):
-        row = dict(base, rank=rank)
-        for key, value in pred.items():
-            row[key] = (
-                value if isinstance(value, (str, int, float, type(None))) else json.dumps(value)
-            )
-        rows.append(row)
-    return rows
+    return [
+        dict(base, rank=rank, **{k: _cell(v) for k, v in pred.items()})
+        for rank, pred in enumerate(predictions, start=1)
+    ]
 
 
 class StdoutSink:
@@ -176,12 +171,8 @@ class StdoutSink:
 class OutDirSink:
     """results.jsonl, errors.jsonl and annotated images/videos under ``--out``."""
 
-    def __init__(
-        self, out: Path, task: str, model: str, *, save_images: bool, append: bool
-    ) -> None:
+    def __init__(self, out: Path, *, save_images: bool, append: bool) -> None:
         self.out = out
-        self.task = task
-        self.model = model
         self.save_images = save_images
         out.mkdir(parents=True, exist_ok=True)
         mode = "a" if append else "w"
@@ -263,9 +254,7 @@ def artifact_rel(frame: Frame, folder: str, suffix: str) -> str:
 def annotated_image_rel(rel: str) -> str:
     """Annotated image path for an input: same relative path, PNG if the format is unusual."""
     path = PurePosixPath(rel)
-    return (
-        rel if path.suffix.lower() in _KEEP_IMAGE_SUFFIXES else path.with_suffix(".png").as_posix()
-    )
+    return rel if path.suffix.lower() in _PIL_FORMATS else path.with_suffix(".png").as_posix()
 
 
 def annotated_video_rel(rel: str) -> str:

@@ -145,15 +145,15 @@ def expand_inputs(
     """
     specs = list(specs)
     items: list[InputItem] = []
-    seen_sources: set[str] = set()
+    seen: set[str] = set()
     used_rels: set[str] = set()
     for spec in specs:
         for source, base in _expand_one(spec, stdin, exclude):
             identity = os.path.realpath(source)  # the same file named twice is processed once
-            if identity in seen_sources:
+            if identity in seen:
                 continue
-            seen_sources.add(identity)
-            if not Path(source).exists():
+            seen.add(identity)
+            if not Path(source).exists():  # e.g. a dangling link found in a folder
                 raise UsageError(f"input not found: {source}")
             rel = _unique(_safe_rel(source, base), used_rels)
             items.append(InputItem(Path(source), source, rel, is_video_path(source)))

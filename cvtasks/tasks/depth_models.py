@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cvtasks.errors import UsageError, WeightsUnavailableError
-from cvtasks.weights import OFFLINE_ENV
+from cvtasks.weights import OFFLINE_ENV, env_flag
 
 DOWNLOAD_TIMEOUT_S = "20"
 
@@ -93,10 +93,7 @@ def source_of(name: str) -> str:
 
 
 def is_offline() -> bool:
-    return any(
-        os.environ.get(k, "").lower() in ("1", "true", "yes")
-        for k in (OFFLINE_ENV, "HF_HUB_OFFLINE")
-    )
+    return env_flag(OFFLINE_ENV) or env_flag("HF_HUB_OFFLINE")
 
 
 def hub_cache_dir() -> str:

@@ -28,7 +28,13 @@ from cvtasks.render.draw import colour, draw_boxes
 from cvtasks.tasks.base import Predictor, class_names
 from cvtasks.tasks.registry import DetectConfig
 from cvtasks.types import Artifact, Frame, Result
-from cvtasks.weights import ResolvedWeights, load_into, load_weights, resolve_weights
+from cvtasks.weights import (
+    ResolvedWeights,
+    check_model_name,
+    load_into,
+    load_weights,
+    resolve_weights,
+)
 
 _NOT_A_CLASS = {"N/A", "__background__", "no person", "background"}
 _ONLY_IN_OTHER_TASKS = ("keypointrcnn_", "maskrcnn_")
@@ -229,13 +235,7 @@ class DetectPredictor(Predictor):
 
     def __init__(self, cfg: DetectConfig, device: torch.device) -> None:
         super().__init__(cfg, device)
-        names = type(self).models()
-        if cfg.model not in names:
-            raise UsageError(
-                f"unknown {self.task} model '{cfg.model}'"
-                + suggest(cfg.model, names)
-                + f"; see `cvtasks models list --task {self.task}`"
-            )
+        check_model_name(cfg.model, type(self).models(), self.task)
         self.weights = resolve_weights(cfg.model, cfg.weights)
         self.categories = class_names(self.weights, cfg.labels)
         self.filter = DetectionFilter(

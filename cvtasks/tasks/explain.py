@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torchvision
 from PIL import Image
 
 from cvtasks.config import suggest
@@ -24,19 +23,40 @@ from cvtasks.errors import UsageError
 from cvtasks.explain.layers import default_layer, get_layer
 from cvtasks.explain.methods import (
     LAYER_METHODS,
-    NEURON_METHODS,
     Attribution,
     MethodOptions,
     attribute,
+    check_method,
     randomized_copy,
     rank_correlation,
 )
 from cvtasks.render.heatmap import colorize, normalise, overlay, panel, place_in_image
 from cvtasks.tasks.base import Predictor, class_names
-from cvtasks.tasks.classify import build_classifier
+from cvtasks.tasks.classify import build_classifier, classification_models
 from cvtasks.tasks.registry import ExplainConfig
 from cvtasks.types import Artifact, Frame, Result
-from cvtasks.weights import check_model_name, resolve_weights
+from cvtasks.weights import ResolvedWeights, check_model_name, resolve_weights
+
+
+@dataclass
+class Classifier:
+    """A classifier ready to be explained: model (frozen), weights, class names, preprocessing."""
+
+    model: torch.nn.Module
+    weights: ResolvedWeights
+    labels: list[str]
+    transforms: Any
+
+
+def load_classifier(cfg: ExplainConfig, device: torch.device) -> Classifier:
+    """Build ``cfg.model`` with its weights and labels; parameters need no gradients."""
+    check_model_name(cfg.model, classification_models(), "classify")
+    weights = resolve_weights(cfg.model, cfg.weights)
+    labels = class_names(weights, cfg.labels)
+    model = build_classifier(cfg.model, weights, len(labels)).to(device)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return Classifier(model, weights, labels, weights.member.transforms())
 
 
 def crop_box(transforms: Any, width: int, height: int) -> tuple[int, int, int, int]:
@@ -205,15 +225,9 @@ class ExplainPredictor(Predictor):
 
     def __init__(self, cfg: ExplainConfig, device: torch.device) -> None:
         super().__init__(cfg, device)
-        check_model_name(cfg.model, torchvision.models, "classify")
-        self.weights = resolve_weights(cfg.model, cfg.weights)
-        self.labels = class_names(self.weights, cfg.labels)
-        self.transforms = self.weights.member.transforms()
-        self.model = self.use_channels_last(
-            build_classifier(cfg.model, self.weights, len(self.labels)).to(device)
-        )
-        for parameter in self.model.parameters():
-            parameter.requires_grad_(False)
+        net = load_classifier(cfg, device)
+        self.weights, self.labels, self.transforms = net.weights, net.labels, net.transforms
+        self.model = self.use_channels_last(net.model)
         self.options = MethodOptions(
             layer=cfg.layer,
             channel=cfg.channel,
@@ -231,12 +245,7 @@ class ExplainPredictor(Predictor):
 
     def _check_method(self, cfg: ExplainConfig) -> None:
         """Refuse impossible combinations and resolve the layer before any image is read."""
-        if cfg.channel is not None:
-            if cfg.method not in NEURON_METHODS:
-                methods = " or ".join(NEURON_METHODS)
-                raise UsageError(f"--channel explains a unit with {methods}, not {cfg.method}")
-            if cfg.layer is None:
-                raise UsageError("--channel needs --layer NAME (the layer whose unit to explain)")
+        check_method(cfg.method, self.options)
         if cfg.method in LAYER_METHODS:
             self.options.layer = cfg.layer or default_layer(cfg.model, self.model)
         if self.options.layer is not None:

@@ -21,39 +21,24 @@ from torch import nn
 
 from cvtasks.errors import UsageError
 from cvtasks.explain import visualize as viz
-from cvtasks.explain.layers import get_layer, spatial_layers
+from cvtasks.explain.layers import captured, get_layer, spatial_layers
 from cvtasks.io.atomic import atomic_write, atomic_write_text, safe_join
 from cvtasks.io.decode import decode_image
 from cvtasks.render.draw import colour
-from cvtasks.tasks.base import Predictor, class_names
-from cvtasks.tasks.classify import build_classifier
-from cvtasks.tasks.explain import ExplainPredictor, crop_box, input_to_original, parse_target
+from cvtasks.tasks.base import Predictor
+from cvtasks.tasks.explain import (
+    Classifier,
+    ExplainPredictor,
+    crop_box,
+    input_to_original,
+    load_classifier,
+    parse_target,
+)
 from cvtasks.tasks.registry import ExplainConfig, TaskSpec
 from cvtasks.types import Artifact, Frame, Result
-from cvtasks.weights import ResolvedWeights, check_model_name, resolve_weights
 
 MODEL_LEVEL = ("filters", "maximize")
 DATASET_LEVEL = ("top-patches", "embed")
-
-
-@dataclass
-class Classifier:
-    """A classifier ready for visualisation: model, weights, class names, preprocessing."""
-
-    model: nn.Module
-    weights: ResolvedWeights
-    labels: list[str]
-    transforms: Any
-
-
-def load_classifier(cfg: ExplainConfig, device: torch.device) -> Classifier:
-    check_model_name(cfg.model, __import__("torchvision").models, "classify")
-    weights = resolve_weights(cfg.model, cfg.weights)
-    labels = class_names(weights, cfg.labels)
-    model = build_classifier(cfg.model, weights, len(labels)).to(device)
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
-    return Classifier(model, weights, labels, weights.member.transforms())
 
 
 def parse_channels(values: Sequence[str]) -> list[int] | None:
@@ -72,19 +57,6 @@ def require_layer(cfg: ExplainConfig, model: nn.Module) -> str:
         raise UsageError(f"{cfg.method} needs --layer NAME, e.g. one of: {examples}")
     get_layer(model, cfg.layer)
     return cfg.layer
-
-
-def capture(
-    module: nn.Module, use_input: bool = False
-) -> tuple[list[torch.Tensor], Callable[[], None]]:
-    """A forward hook that keeps the module's output (or first input); returns (store, remove)."""
-    store: list[torch.Tensor] = []
-
-    def hook(m: nn.Module, args: tuple[Any, ...], output: Any) -> None:
-        store.append(args[0] if use_input else output)
-
-    handle = module.register_forward_hook(hook)
-    return store, handle.remove
 
 
 # --------------------------------------------------------------------------- feature maps
@@ -151,11 +123,8 @@ class FeatureMapsPredictor(Predictor):
         return self.net.transforms
 
     def infer(self, batch: torch.Tensor) -> torch.Tensor:
-        store, remove = capture(get_layer(self.net.model, self.layer))
-        try:
+        with captured(get_layer(self.net.model, self.layer)) as store:
             self.net.model(batch)
-        finally:
-            remove()
         return store[0]
 
     def postprocess(self, outputs: torch.Tensor, frames: Sequence[Frame]) -> list[Result]:
@@ -257,11 +226,8 @@ class TopPatchesPredictor(DatasetPredictor):
         if self.field is None:
             self.field = viz.layer_field(self.net.model, self.layer, batch[:1])
             self.input_size = (int(batch.shape[-2]), int(batch.shape[-1]))
-        store, remove = capture(get_layer(self.net.model, self.layer))
-        try:
+        with captured(get_layer(self.net.model, self.layer)) as store:
             self.net.model(batch)
-        finally:
-            remove()
         if store[0].dim() != 4:
             raise UsageError(
                 f"layer {self.layer} outputs {tuple(store[0].shape)}, not C x H x W maps"
@@ -394,11 +360,8 @@ class EmbedPredictor(DatasetPredictor):
         self.points: list[EmbedPoint] = []
 
     def infer(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        store, remove = capture(self.module, self.use_input)
-        try:
+        with captured(self.module, self.use_input) as store:
             probs = self.net.model(batch).float().softmax(dim=1)
-        finally:
-            remove()
         features = store[0].float()
         if features.dim() == 4:  # a feature map: average over positions
             features = features.mean(dim=(2, 3))

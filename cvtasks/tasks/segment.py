@@ -23,8 +23,6 @@ from PIL import Image
 from torch import nn
 from torchvision.models import get_model
 
-from cvtasks.config import suggest
-from cvtasks.errors import UsageError
 from cvtasks.log import warn
 from cvtasks.render.draw import blend_masks, colour, draw_legend
 from cvtasks.tasks.base import Predictor, class_names
@@ -38,7 +36,13 @@ from cvtasks.tasks.detect import (
 )
 from cvtasks.tasks.registry import SegmentConfig
 from cvtasks.types import Artifact, Frame, Result
-from cvtasks.weights import ResolvedWeights, load_into, load_weights, resolve_weights
+from cvtasks.weights import (
+    ResolvedWeights,
+    check_model_name,
+    load_into,
+    load_weights,
+    resolve_weights,
+)
 
 # Upsample all classes at once below this many logits; above, one class at a time.
 _FULL_UPSAMPLE_LIMIT = 64_000_000
@@ -62,13 +66,8 @@ def make_segment_predictor(cfg: SegmentConfig, device: torch.device) -> Predicto
     """The semantic or instance predictor, by model family."""
     if cfg.model in instance_models():
         return InstancePredictor(cfg, device)
-    if cfg.model in semantic_models():
-        return SemanticPredictor(cfg, device)
-    raise UsageError(
-        f"unknown segment model '{cfg.model}'"
-        + suggest(cfg.model, segmentation_models())
-        + "; see `cvtasks models list --task segment`"
-    )
+    check_model_name(cfg.model, segmentation_models(), "segment")
+    return SemanticPredictor(cfg, device)
 
 
 # --------------------------------------------------------------------------- semantic

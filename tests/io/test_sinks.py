@@ -117,7 +117,7 @@ def test_resume_refuses_other_task(tmp_path):
 
 
 def test_out_sink_video_abort_leaves_no_file(tmp_path):
-    sink = OutDirSink(tmp_path, "t", "m", save_images=True, append=False)
+    sink = OutDirSink(tmp_path, save_images=True, append=False)
     image = np.zeros((16, 16, 3), np.uint8)
     frame = Frame("v.mp4", 0, 16, 16, "v.mp4", image, fps=5.0)
     files = sink.save_files(frame, Boxes(1))
