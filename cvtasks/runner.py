@@ -6,6 +6,7 @@ leaves the exit code to the caller.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Collection, Iterator
@@ -196,10 +197,19 @@ def format_timing(task: str, summary: RunSummary) -> str:
     parts = [
         f"{task}: {stats.processed} done, {stats.failed} failed"
         + (f", {stats.skipped} skipped (resume)" if stats.skipped else "")
-        + f" in {summary.wall_s:.2f} s ({rate:.1f}/s after {summary.load_s:.2f} s setup)",
+        + f" in {summary.wall_s:.2f} s"
+        + f" ({_three_digits(rate)}/s after {summary.load_s:.2f} s setup)",
         "per image: " + ", ".join(f"{k} {v:.1f} ms" for k, v in ms.items()),
     ]
     return " | ".join(parts)
+
+
+def _three_digits(value: float) -> str:
+    """``value`` with three significant digits and no exponent: 0.335, 26.8, 1234."""
+    if value <= 0:
+        return "0"
+    decimals = min(4, max(0, 2 - math.floor(math.log10(value))))
+    return f"{value:.{decimals}f}"
 
 
 @contextmanager

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image
+from torch import nn
 from torchvision.models import get_model, get_model_weights
 
 
@@ -163,3 +164,16 @@ def tiny_depth_model(folder: Path, *, metric: bool = False, size: int = 70) -> P
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     return folder
+
+
+def with_random_statistics(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give every BatchNorm non-trivial running statistics and affine parameters."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            size = module.num_features
+            module.running_mean.copy_(torch.rand(size, generator=generator) - 0.5)
+            module.running_var.copy_(torch.rand(size, generator=generator) + 0.5)
+            module.weight.data.copy_(torch.rand(size, generator=generator) + 0.5)
+            module.bias.data.copy_(torch.rand(size, generator=generator) - 0.5)
+    return model.eval()

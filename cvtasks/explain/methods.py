@@ -23,6 +23,7 @@ from torch import nn
 
 from cvtasks.errors import UsageError
 from cvtasks.explain.layers import default_layer, get_layer
+from cvtasks.speed import forward_copy, is_channels_last
 from cvtasks.tasks.registry import ATTRIBUTION_METHODS
 
 METHODS = ATTRIBUTION_METHODS
@@ -78,7 +79,11 @@ def window_positions(length: int, window: int, stride: int) -> list[int]:
 
 
 def occlusion(model: nn.Module, x: torch.Tensor, target: int, opts: MethodOptions) -> Attribution:
-    """Slide a baseline patch over ``x``; record P(target) at each position, batched."""
+    """Slide a baseline patch over ``x``; record P(target) at each position, batched.
+
+    The forwards run on a copy of the model with BatchNorm folded, in the model's layout."""
+    model = forward_copy(model)
+    channels_last = is_channels_last(model)
     base = baseline_like(x, opts.baseline)
     height, width = x.shape[-2:]
     window = min(opts.window, height, width)
@@ -97,6 +102,8 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: int, opts: MethodOption
                 batch[i, :, y : y + window, x0 : x0 + window] = base[
                     0, :, y : y + window, x0 : x0 + window
                 ]
+            if channels_last:
+                batch = batch.contiguous(memory_format=torch.channels_last)
             probs[start : start + len(chunk)] = model(batch).float().softmax(dim=1)[:, target].cpu()
     prob_map = probs.reshape(len(ys), len(xs)).numpy()
     drop = np.zeros((height, width), np.float64)

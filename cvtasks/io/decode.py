@@ -30,7 +30,8 @@ def decode_image(path: str | Path, max_pixels: int, min_side: int | None = None)
 
     With ``min_side`` (the shorter side the model resizes to), large JPEGs are decoded at a
     reduced scale (1/2, 1/4 or 1/8, libjpeg's DCT scaling) that keeps the shorter side at least
-    twice ``min_side``. ``image.info["original_size"]`` then holds the full upright size.
+    ``min_side``, so the model's own resize still only shrinks. ``image.info["original_size"]``
+    then holds the full upright size.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -38,9 +39,11 @@ def decode_image(path: str | Path, max_pixels: int, min_side: int | None = None)
 
 
 def draft_scale(width: int, height: int, min_side: int) -> int:
-    """The largest JPEG scale-down (1, 2, 4 or 8) keeping the shorter side >= 2 * min_side."""
+    """The largest JPEG scale-down (1, 2, 4 or 8) keeping the shorter side >= ``min_side``.
+
+    libjpeg rounds the scaled size up, so floor division here is on the safe side."""
     scale = 1
-    while scale < 8 and min(width, height) // (scale * 2) >= 2 * min_side:
+    while scale < 8 and min(width, height) // (scale * 2) >= min_side:
         scale *= 2
     return scale
 

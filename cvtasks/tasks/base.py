@@ -14,6 +14,7 @@ from PIL import Image
 from cvtasks.config import BaseConfig
 from cvtasks.errors import UsageError
 from cvtasks.log import warn
+from cvtasks.speed import fold_batchnorm
 from cvtasks.types import Frame, Result
 from cvtasks.weights import ResolvedWeights
 
@@ -87,6 +88,10 @@ class Predictor(ABC):
             self.channels_last = True
             return model.to(memory_format=torch.channels_last)
         return model
+
+    def maybe_fold_batchnorm(self, model: torch.nn.Module) -> torch.nn.Module:
+        """:func:`fold_batchnorm` when the config asks for it (``--fold-bn``, the default)."""
+        return fold_batchnorm(model) if getattr(self.cfg, "fold_bn", False) else model
 
     def maybe_compile(self, model: torch.nn.Module) -> torch.nn.Module:
         """``torch.compile`` the model when the config asks; falls back (with a warning) when

@@ -117,7 +117,7 @@ class ClassifyPredictor(Predictor):
         self.top_k = min(cfg.top_k, len(self.labels))
         self.transforms = self.weights.member.transforms()
         model = build_classifier(cfg.model, self.weights, len(self.labels)).to(device)
-        self.model = self.maybe_compile(self.use_channels_last(model))
+        self.model = self.maybe_compile(self.use_channels_last(self.maybe_fold_batchnorm(model)))
 
     def preprocessor(self) -> Callable[[Image.Image], torch.Tensor]:
         return self.transforms

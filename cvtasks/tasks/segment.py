@@ -1,8 +1,9 @@
 """Segmentation: semantic (deeplabv3, fcn, lraspp) and instance (maskrcnn), one command.
 
-Semantic models: the logits are upsampled (bilinear) to the original image size *before*
-the argmax; the class map is written as an index PNG (pixel value = class index, with a
-colour palette) and named in the record with each present class's pixel fraction.
+Semantic models: each original-size pixel gets the argmax of the logits upsampled (bilinear)
+to the original image size, computed without upsampling every class; the class map is
+written as an index PNG (pixel value = class index, with a colour palette) and named in the
+record with each present class's pixel fraction.
 Instance models: detect's records plus each object's mask as COCO RLE or polygons.
 """
 
@@ -17,7 +18,6 @@ import cv2
 import numpy as np
 import pycocotools.mask as mask_utils
 import torch
-import torch.nn.functional as F
 import torchvision
 from PIL import Image
 from torch import nn
@@ -44,8 +44,6 @@ from cvtasks.weights import (
     resolve_weights,
 )
 
-# Upsample all classes at once below this many logits; above, one class at a time.
-_FULL_UPSAMPLE_LIMIT = 64_000_000
 _LEGEND_ROWS = 8
 
 
@@ -143,31 +141,52 @@ def build_semantic(name: str, resolved: ResolvedWeights, num_classes: int) -> nn
     return model.eval()
 
 
+def _bilinear_taps(source: int, target: int) -> tuple[np.ndarray, ...]:
+    """Per output index: the two source indices and their weights, as PyTorch's bilinear
+    resize (``align_corners=False``) computes them (in float32, like its CPU kernel)."""
+    scale = np.float32(source / target)
+    position = np.maximum((np.arange(target, dtype=np.float32) + 0.5) * scale - 0.5, 0)
+    low = np.minimum(np.floor(position).astype(np.intp), source - 1)
+    high = np.minimum(low + 1, source - 1)
+    weight_high = (position - low).astype(np.float32)
+    return low, high, (1 - weight_high)[:, None], weight_high[:, None]
+
+
 def upsampled_argmax(
     logits: torch.Tensor, size: tuple[int, int], allowed: list[int] | None
-) -> torch.Tensor:
-    """Argmax over classes of the logits bilinearly resized to ``size`` (H, W).
+) -> np.ndarray:
+    """Argmax over classes of the logits (C, h, w) bilinearly resized to ``size`` (H, W).
 
-    Only ``allowed`` classes (plus background) compete when given. Large outputs are done
-    one class at a time, which is exact (bilinear resizing is per channel) and bounded in memory.
+    Only ``allowed`` classes (plus background) compete when given. Equal to
+    ``F.interpolate(...).argmax(0)`` without resizing every class: a resized pixel is a convex
+    combination of its 2x2 source cells, so where those four cells share their argmax, the pixel
+    has it too (ties included: the first maximum wins in both). Only pixels whose cells disagree
+    (class borders) are interpolated, a chunk at a time. Runs on the CPU (NumPy).
     """
     channels = list(range(logits.shape[0])) if allowed is None else sorted({0, *allowed})
-    chosen = logits[channels].unsqueeze(0).float()
-    height, width = size
-    if len(channels) * height * width <= _FULL_UPSAMPLE_LIMIT:
-        up = F.interpolate(chosen, size=size, mode="bilinear", align_corners=False)[0]
-        best = up.argmax(dim=0)
-    else:
-        best_value = torch.full(size, -torch.inf, device=logits.device)
-        best = torch.zeros(size, dtype=torch.long, device=logits.device)
-        for position in range(len(channels)):
-            up = F.interpolate(
-                chosen[:, position : position + 1], size=size, mode="bilinear", align_corners=False
-            )[0, 0]
-            better = up > best_value
-            best_value = torch.where(better, up, best_value)
-            best = torch.where(better, torch.full_like(best, position), best)
-    return torch.tensor(channels, device=best.device)[best]
+    cells = logits[channels].float().permute(1, 2, 0).contiguous().cpu().numpy()  # h, w, C
+    index_type = np.int16 if len(channels) < 2**15 else np.int32
+    rows_low, rows_high, row_w0, row_w1 = _bilinear_taps(cells.shape[0], size[0])
+    cols_low, cols_high, col_w0, col_w1 = _bilinear_taps(cells.shape[1], size[1])
+    cell_best = cells.argmax(axis=2).astype(index_type)
+    # -1 marks the output pixels whose source cells disagree.
+    top, bottom = cell_best[rows_low], cell_best[rows_high]
+    rows_agree = np.where(top == bottom, top, index_type(-1))
+    left, right = rows_agree[:, cols_low], rows_agree[:, cols_high]
+    best = np.where(left == right, left, index_type(-1))
+    ys, xs = np.nonzero(best < 0)
+    chunk = max(1, 2_000_000 // len(channels))
+    for start in range(0, len(ys), chunk):
+        y, x = ys[start : start + chunk], xs[start : start + chunk]
+        y0, y1, x0, x1 = rows_low[y], rows_high[y], cols_low[x], cols_high[x]
+        wx0, wx1 = col_w0[x], col_w1[x]
+        values = row_w0[y] * (wx0 * cells[y0, x0] + wx1 * cells[y0, x1]) + row_w1[y] * (
+            wx0 * cells[y1, x0] + wx1 * cells[y1, x1]
+        )
+        best[y, x] = values.argmax(axis=1)
+    if allowed is not None:
+        best = np.asarray(channels, dtype=index_type)[best]
+    return best
 
 
 class SemanticPredictor(Predictor):
@@ -183,7 +202,7 @@ class SemanticPredictor(Predictor):
         self.allowed = sorted(classes) if classes is not None else None
         self.transforms = self.weights.member.transforms()
         model = build_semantic(cfg.model, self.weights, len(self.categories)).to(device)
-        self.model = self.maybe_compile(self.use_channels_last(model))
+        self.model = self.maybe_compile(self.use_channels_last(self.maybe_fold_batchnorm(model)))
 
     def preprocessor(self) -> Callable[[Image.Image], torch.Tensor]:
         return self.transforms
@@ -205,16 +224,15 @@ class SemanticPredictor(Predictor):
         results: list[Result] = []
         for logits, frame in zip(outputs, frames, strict=True):
             classes = upsampled_argmax(logits, (frame.height, frame.width), self.allowed)
-            counts = torch.bincount(classes.flatten(), minlength=len(self.categories)).cpu()
-            total = float(classes.numel())
+            counts = np.bincount(classes.ravel(), minlength=len(self.categories))
+            total = float(classes.size)
             present = [
                 ClassArea(self.categories[i], i, round(int(n) / total, 6))
                 for i, n in enumerate(counts.tolist())
                 if n > 0
             ]
             present.sort(key=lambda c: c.fraction, reverse=True)
-            mask = classes.cpu().numpy()
-            results.append(SemanticResult(mask, present, self.categories, self.cfg.alpha))
+            results.append(SemanticResult(classes, present, self.categories, self.cfg.alpha))
         return results
 
 

@@ -132,14 +132,15 @@ def test_jpeg_draft_decodes_large_photos_smaller(tmp_path, photos):
     full = decode_image(tmp_path / "big.jpg", LIMIT)
     assert full.size == (2048, 1536) and full.info["original_size"] == (2048, 1536)
     small = decode_image(tmp_path / "big.jpg", LIMIT, min_side=256)
-    assert small.size == (1024, 768) and small.info["original_size"] == (2048, 1536)
-    assert draft_scale(2048, 1536, 256) == 2 and draft_scale(4000, 3000, 256) == 4
-    assert draft_scale(600, 400, 256) == 1 and draft_scale(8000, 8000, 100) == 8
+    assert small.size == (512, 384) and small.info["original_size"] == (2048, 1536)
+    assert draft_scale(2048, 1536, 256) == 4 and draft_scale(4000, 3000, 256) == 8
+    assert draft_scale(1000, 600, 256) == 2 and draft_scale(600, 400, 256) == 1
+    assert draft_scale(511, 1000, 256) == 1 and draft_scale(512, 1000, 256) == 2
     exif = Image.Exif()
     exif[0x0112] = 6
     big.save(tmp_path / "turned.jpg", exif=exif, quality=90)
     turned = decode_image(tmp_path / "turned.jpg", LIMIT, min_side=256)
-    assert turned.size == (768, 1024) and turned.info["original_size"] == (1536, 2048)
+    assert turned.size == (384, 512) and turned.info["original_size"] == (1536, 2048)
     big.save(tmp_path / "big.png")
     assert decode_image(tmp_path / "big.png", LIMIT, min_side=256).size == (
         2048,

@@ -6,7 +6,7 @@ from unittest import mock
 
 import pytest
 import torch
-from helpers import jsonl, reference_topk, seeded_state_dict
+from helpers import jsonl, reference_topk, seeded_state_dict, with_random_statistics
 from torchvision.models import get_model, get_model_weights
 
 from cvtasks.tasks.classify import architecture_kwargs, classification_models
@@ -216,3 +216,20 @@ def test_compile_and_layout_options_give_the_same_answers(cli, photos, tmp_path)
     fast = jsonl(cli([*base, "--compile"]).stdout)[0]["predictions"]
     assert [p["index"] for p in fast] == [p["index"] for p in plain]
     assert [p["score"] for p in fast] == pytest.approx([p["score"] for p in plain], abs=1e-4)
+
+
+def test_folded_batchnorm_gives_the_unfolded_answers(cli, photos, tmp_path):
+    torch.manual_seed(1)
+    model = with_random_statistics(get_model("resnet18", weights=None), seed=1)
+    state = model.state_dict()
+    state["fc.weight"] = state["fc.weight"] * 40  # well separated probabilities
+    torch.save(state, tmp_path / "r18.pth")
+    base = ["classify", *photos.values(), "-m", "resnet18", "-w", tmp_path / "r18.pth"]
+    base += ["-f", "jsonl", "-q", "--top-k", "5"]
+    folded = jsonl(cli(base).stdout)
+    plain = jsonl(cli([*base, "--no-fold-bn"]).stdout)
+    assert len(folded) == len(plain) == 3
+    for a, b in zip(folded, plain, strict=True):
+        assert [p["index"] for p in a["predictions"]] == [p["index"] for p in b["predictions"]]
+        scores = [p["score"] for p in b["predictions"]]
+        assert [p["score"] for p in a["predictions"]] == pytest.approx(scores, abs=1e-5)

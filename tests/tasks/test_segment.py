@@ -63,13 +63,42 @@ def test_semantic_matches_torchvision(cli, photos, small_models, tmp_path):
             assert fractions[int(index)] == pytest.approx(count / mask.size, abs=1e-6)
 
 
-def test_upsampling_by_class_equals_all_at_once(monkeypatch):
-    logits = torch.randn(5, 13, 17)
-    whole = upsampled_argmax(logits, (100, 70), None)
-    monkeypatch.setattr("cvtasks.tasks.segment._FULL_UPSAMPLE_LIMIT", 0)
-    assert torch.equal(upsampled_argmax(logits, (100, 70), None), whole)
-    restricted = upsampled_argmax(logits, (100, 70), [3])
-    assert set(restricted.unique().tolist()) <= {0, 3}
+def _reference_argmax(logits: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    up = F.interpolate(logits.unsqueeze(0), size=size, mode="bilinear", align_corners=False)
+    return up[0].argmax(dim=0).numpy()
+
+
+@pytest.mark.parametrize(
+    ("classes", "low", "size"),
+    [
+        (21, (65, 87), (480, 640)),  # the usual: 8x up, aspect kept
+        (5, (13, 17), (100, 70)),  # odd factors, aspect changed
+        (3, (40, 40), (17, 23)),  # downsampling
+        (4, (1, 9), (7, 50)),  # a single source row
+        (21, (30, 40), (30, 40)),  # same size
+    ],
+)
+def test_upsampled_argmax_equals_upsampling_every_class(classes, low, size):
+    generator = torch.Generator().manual_seed(sum(low) + classes)
+    # Smooth regions (as real logits have) and pure noise (every pixel a border).
+    smooth = F.interpolate(
+        torch.randn(1, classes, max(1, low[0] // 6), max(1, low[1] // 6), generator=generator),
+        size=low,
+        mode="bilinear",
+    )[0]
+    noise = torch.randn(classes, *low, generator=generator)
+    for logits in (smooth, noise):
+        assert np.array_equal(upsampled_argmax(logits, size, None), _reference_argmax(logits, size))
+    restricted = upsampled_argmax(smooth, size, [2])
+    expected = np.array([0, 2])[_reference_argmax(smooth[[0, 2]], size)]
+    assert np.array_equal(restricted, expected)
+
+
+def test_upsampled_argmax_on_a_photo_sized_map():
+    logits = F.interpolate(torch.randn(1, 21, 10, 14), size=(520, 728), mode="bilinear")[0]
+    classes = upsampled_argmax(logits, (1500, 2100), None)
+    assert np.array_equal(classes, _reference_argmax(logits, (1500, 2100)))
+    assert len(np.unique(classes)) > 3
 
 
 def test_handmade_logits_land_at_original_size(cli, photos, small_models, monkeypatch, tmp_path):
