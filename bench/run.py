@@ -82,11 +82,16 @@ def weights_file(model: str) -> Path:
     return path
 
 
-def bare_forward(model: str, paths: list[Path], batch: int, bf16: bool = False) -> float:
+def bare_forward(
+    model: str, paths: list[Path], batch: int, bf16: bool = False, folded: bool = False
+) -> float:
     """A: images/s of the model alone on batches prepared beforehand, in its fastest layout
-    (channels-last), optionally under bf16 autocast."""
+    (channels-last), optionally under bf16 autocast or with BatchNorm folded (as C runs it)."""
+    from cvtasks.speed import fold_batchnorm
+
     transforms = get_model_weights(model).DEFAULT.transforms()
-    net = get_model(model, weights=None).eval().to(memory_format=torch.channels_last)
+    net = get_model(model, weights=None).eval()
+    net = (fold_batchnorm(net) if folded else net).to(memory_format=torch.channels_last)
     tensors = [transforms(Image.open(p).convert("RGB")) for p in paths]
     batches = [
         torch.stack(tensors[i : i + batch]).contiguous(memory_format=torch.channels_last)
@@ -441,9 +446,11 @@ def main() -> None:
 VARIANTS = {
     "C_workers1": ["--workers", "1"],
     "C_workers2": ["--workers", "2"],
-    "C_workers4": ["--workers", "4"],
+    "C_lanes2": ["--lanes", "2"],
     "C_bf16": ["--precision", "bf16"],
+    "C_bf16_lanes2": ["--precision", "bf16", "--lanes", "2"],
     "C_no_draft": ["--no-jpeg-draft"],
+    "C_no_fold": ["--no-fold-bn"],
     "C_contiguous": ["--no-channels-last"],
     "C_compile": ["--compile"],
 }
@@ -458,14 +465,17 @@ def bench_model(model: str, paths: list[Path], batch: int, repeats: int) -> dict
 
     a = best_of(repeats, lambda: bare_forward(model, paths, batch))
     a_bf16 = best_of(repeats, lambda: bare_forward(model, paths, batch, bf16=True))
+    a_folded = best_of(repeats, lambda: bare_forward(model, paths, batch, folded=True))
     b = best_of(repeats, lambda: naive_loop(model, paths))
     c = best_of(repeats, lambda: cvtasks_run(model, folder, ["-b", str(batch)]), steady)
     result: dict[str, object] = {
         "A_bare_img_s": a,
         "A_bf16_img_s": a_bf16,
+        "A_folded_img_s": a_folded,
         "B_naive_img_s": b,
         "C": c,
         "C_over_A": c["steady_img_s"] / a,
+        "C_over_A_folded": c["steady_img_s"] / a_folded,
         "C_over_B": c["steady_img_s"] / b,
     }
     for name, extra in VARIANTS.items():
@@ -481,15 +491,23 @@ def bench_model(model: str, paths: list[Path], batch: int, repeats: int) -> dict
 
 
 def agreement(model: str, paths: list[Path]) -> dict[str, float]:
-    """Top-1 agreement and largest top-1 probability difference of bf16 and of JPEG draft
-    decoding against exact fp32 decoding, with a head-sharpened seeded model (random weights
-    give near-uniform scores, where agreement means nothing)."""
+    """Top-1 agreement and largest top-1 probability difference of bf16, JPEG draft decoding,
+    BatchNorm folding and the defaults against exact fp32 (no draft, no folding), with a seeded
+    model whose head is sharpened and whose BatchNorms have non-trivial statistics (random
+    weights give near-uniform scores, where agreement means nothing)."""
     from cvtasks.api import predict
 
-    sharp = DATA / f"{model}_sharp.pth"
+    sharp = DATA / f"{model}_sharp_bn.pth"
     if not sharp.exists():
         torch.manual_seed(0)
-        state = get_model(model, weights=None).state_dict()
+        net = get_model(model, weights=None)
+        generator = torch.Generator().manual_seed(0)
+        for module in net.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                n = module.num_features
+                module.running_mean.copy_(torch.rand(n, generator=generator) - 0.5)
+                module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+        state = net.state_dict()
         head = [k for k in state if k.endswith("weight") and state[k].dim() == 2][-1]
         state[head] = state[head] * 40
         torch.save(state, sharp)
@@ -503,11 +521,13 @@ def agreement(model: str, paths: list[Path]) -> dict[str, float]:
             out.append((top["index"], top["score"]))
         return out
 
-    exact = run(jpeg_draft=False)
+    exact = run(jpeg_draft=False, fold_bn=False)
     report = {}
     for name, options in (
-        ("bf16", {"precision": "bf16", "jpeg_draft": False}),
-        ("draft", {"jpeg_draft": True}),
+        ("bf16", {"precision": "bf16", "jpeg_draft": False, "fold_bn": False}),
+        ("draft", {"jpeg_draft": True, "fold_bn": False}),
+        ("fold", {"jpeg_draft": False, "fold_bn": True}),
+        ("defaults", {}),
     ):
         other = run(**options)
         report[f"{name}_top1_agreement"] = sum(
@@ -529,10 +549,14 @@ def print_variants(models: dict) -> None:
     for model, r in models.items():
         agree = r["agreement"]
         print(
-            f"{model}: bare bf16 {r['A_bf16_img_s']:.1f} img/s vs fp32 {r['A_bare_img_s']:.1f}; "
-            f"bf16 top-1 agreement {agree['bf16_top1_agreement']:.3f} "
-            f"(max diff {agree['bf16_max_top1_score_diff']:.4f}); JPEG draft top-1 agreement "
-            f"{agree['draft_top1_agreement']:.3f} (max diff {agree['draft_max_top1_score_diff']:.4f})"
+            f"{model}: bare bf16 {r['A_bf16_img_s']:.1f} img/s, BatchNorm folded "
+            f"{r['A_folded_img_s']:.1f}, as built {r['A_bare_img_s']:.1f}; against fp32 with exact "
+            "decoding, unfolded: "
+            + "; ".join(
+                f"{name} top-1 agreement {agree[f'{name}_top1_agreement']:.3f} "
+                f"(max diff {agree[f'{name}_max_top1_score_diff']:.1e})"
+                for name in ("bf16", "draft", "fold", "defaults")
+            )
         )
 
 
@@ -566,6 +590,7 @@ def print_table(results: dict) -> None:
         ("C", 8),
         ("C w1", 8),
         ("C/A", 6),
+        ("C/Af", 6),
         ("C/B", 6),
         ("C e2e", 7),
         ("decode", 7),
@@ -587,6 +612,7 @@ def print_table(results: dict) -> None:
             c["steady_img_s"],
             r["C_workers1"]["steady_img_s"],
             r["C_over_A"],
+            r["C_over_A_folded"],
             r["C_over_B"],
             c["end_to_end_img_s"],
             c["ms_decode"],
@@ -596,7 +622,7 @@ def print_table(results: dict) -> None:
             c["peak_rss_mb"],
         ]
         cells = [
-            f"{v:>{w}.2f}" if name in ("C/A", "C/B") else f"{v:>{w}.1f}"
+            f"{v:>{w}.2f}" if name.startswith("C/") else f"{v:>{w}.1f}"
             for v, (name, w) in zip(values, columns[1:], strict=True)
         ]
         print(f"{model:<10} " + " ".join(cells))
@@ -627,6 +653,7 @@ def print_table(results: dict) -> None:
             )
     print(
         "img/s; C = cvtasks steady state (after start-up and model load), C e2e = whole process;"
+        " Af = A with BatchNorm folded (the model C runs);"
         " stage columns: ms per image in C (w0); best of N runs each"
     )
 

@@ -12,7 +12,9 @@ import functools
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -141,6 +143,20 @@ def _identity(sample: _Sample) -> _Sample:
     return sample
 
 
+def _image_frames(items: Sequence[InputItem], samples: Sequence[_Sample]) -> list[Frame]:
+    return [
+        Frame(
+            source=items[s.position].source,
+            index=None,
+            width=s.width,
+            height=s.height,
+            rel=items[s.position].rel,
+            image=s.image,
+        )
+        for s in samples
+    ]
+
+
 def _chunks(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
     """Consecutive lists of ``size`` items (the last may be shorter)."""
     chunk: list[T] = []
@@ -206,6 +222,7 @@ class Engine:
         done: Collection[FrameKey] = frozenset(),
         precision: str = "fp32",
         jpeg_draft: bool = False,
+        lanes: int = 1,
     ) -> None:
         self.predictor = predictor
         self.items = list(items)
@@ -218,6 +235,8 @@ class Engine:
         self.min_side = predictor.decode_min_side() if jpeg_draft and not self.keep_images else None
         self.done = done
         self.precision = precision
+        self.lanes = lanes if predictor.supports_lanes and workers == 0 else 1
+        self._stats_lock = threading.Lock()
         autocast_for(predictor.device, precision)  # fp16 on a CPU fails here, before any input
         self.stats = RunStats()
         self._preprocess = predictor.preprocessor()
@@ -242,11 +261,17 @@ class Engine:
         self.stats.skipped += len(items) - len(todo)
         if not todo:
             return
+        dataset = _ImageDataset(
+            todo, self._preprocess, self.max_pixels, self.keep_images, self.min_side
+        )
+        if self.lanes > 1:
+            yield from self._images_in_lanes(todo, dataset)
+            return
         # One sample per worker request (batch_size=None), batched here: every worker is busy
         # from the start even when there are fewer batches than workers.
         depth = max(2, -(-2 * self.batch_size // max(self.workers, 1)))
         loader = DataLoader(
-            _ImageDataset(todo, self._preprocess, self.max_pixels, self.keep_images, self.min_side),
+            dataset,
             batch_size=None,
             shuffle=False,
             num_workers=self.workers,
@@ -255,18 +280,30 @@ class Engine:
             prefetch_factor=depth if self.workers > 0 else None,
         )
         for samples in _chunks(loader, self.batch_size):
-            frames = [
-                Frame(
-                    source=todo[s.position].source,
-                    index=None,
-                    width=s.width,
-                    height=s.height,
-                    rel=todo[s.position].rel,
-                    image=s.image,
-                )
-                for s in samples
-            ]
-            yield from self._run_batch(samples, frames)
+            yield from self._run_batch(samples, _image_frames(todo, samples))
+
+    def _images_in_lanes(
+        self, todo: list[InputItem], dataset: _ImageDataset
+    ) -> Iterator[tuple[Frame, Outcome]]:
+        """Batches processed side by side on ``lanes`` threads, each decoding its own images
+        and running the model (PIL and torch release the GIL); results come out in order."""
+
+        def process(positions: list[int]) -> tuple[list[_Sample], list[Frame], list[Outcome]]:
+            samples = [dataset[i] for i in positions]
+            frames = _image_frames(todo, samples)
+            return samples, frames, self._outcomes(samples, frames)
+
+        pool = ThreadPoolExecutor(self.lanes, thread_name_prefix="cvtasks-lane")
+        pending: deque[Future[tuple[list[_Sample], list[Frame], list[Outcome]]]] = deque()
+        try:
+            for positions in _chunks(range(len(todo)), self.batch_size):
+                pending.append(pool.submit(process, positions))
+                if len(pending) > self.lanes:
+                    yield from self._count(*pending.popleft().result())
+            while pending:
+                yield from self._count(*pending.popleft().result())
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     # ------------------------------------------------------------------ videos
 
@@ -323,12 +360,23 @@ class Engine:
     def _run_batch(
         self, samples: list[_Sample], frames: list[Frame]
     ) -> Iterator[tuple[Frame, Outcome]]:
+        return self._count(samples, frames, self._outcomes(samples, frames))
+
+    def _outcomes(self, samples: list[_Sample], frames: list[Frame]) -> list[Outcome]:
+        """One outcome per sample: its decoding error, or the model's result."""
         ok = [i for i, s in enumerate(samples) if s.error is None]
         inferred = iter(
             self._infer([samples[i] for i in ok], [frames[i] for i in ok]) if ok else []
         )
-        for sample, frame in zip(samples, frames, strict=True):
-            outcome = Failure(sample.error) if sample.error is not None else next(inferred)
+        return [
+            Failure(sample.error) if sample.error is not None else next(inferred)
+            for sample in samples
+        ]
+
+    def _count(
+        self, samples: list[_Sample], frames: list[Frame], outcomes: list[Outcome]
+    ) -> Iterator[tuple[Frame, Outcome]]:
+        for frame, outcome in zip(frames, outcomes, strict=True):
             if isinstance(outcome, Failure):
                 self.stats.failed += 1
             elif not frame.resumed:
@@ -358,10 +406,11 @@ class Engine:
             if isinstance(exc, ItemError):  # e.g. a ground truth that does not fit this image
                 return [Failure(str(exc))]
             return [Failure(f"inference failed: {type(exc).__name__}: {exc}")]
-        times = self.stats.times
-        times.inference += t1 - t0
-        times.postprocess += t2 - t1
-        for s in samples:
-            times.decode += s.decode_s
-            times.preprocess += s.preprocess_s
+        with self._stats_lock:  # lanes finish batches concurrently
+            times = self.stats.times
+            times.inference += t1 - t0
+            times.postprocess += t2 - t1
+            for s in samples:
+                times.decode += s.decode_s
+                times.preprocess += s.preprocess_s
         return list(results)

@@ -24,6 +24,7 @@ from cvtasks.errors import OutputError, UsageError
 from cvtasks.io.outdir import check_resume_compatible, read_done, write_config
 from cvtasks.io.sinks import OutDirSink, StdoutSink
 from cvtasks.io.sources import InputItem, expand_inputs
+from cvtasks.log import warn
 from cvtasks.tasks.base import Predictor
 from cvtasks.tasks.registry import TaskSpec
 from cvtasks.types import Failure, make_record
@@ -60,8 +61,15 @@ def load_predictor(spec: TaskSpec, cfg: BaseConfig) -> Predictor:
 
     device = resolve_device(cfg.device)
     autocast_for(device, cfg.precision)  # an impossible precision fails before the model loads
-    set_threads(cfg.threads, cfg.workers)
     predictor: Predictor = spec.load_predictor_class()(cfg, device)
+    lanes = cfg.lanes
+    if lanes > 1 and cfg.workers > 0:
+        warn("--lanes does not combine with --workers: running one lane")
+        lanes = 1
+    elif lanes > 1 and not predictor.supports_lanes:
+        warn(f"--lanes is for classify and semantic segment, not {spec.name} {cfg.model}: one lane")
+        lanes = 1
+    set_threads(cfg.threads, cfg.workers, lanes)
     return predictor
 
 
@@ -83,27 +91,29 @@ def build_engine(
         max_pixels=cfg.max_image_pixels,
         precision=cfg.precision,
         jpeg_draft=cfg.jpeg_draft,
+        lanes=cfg.lanes,
         keep_images=keep_images,
         done=done,
     )
 
 
-def set_threads(threads: int, workers: int) -> None:
-    """Torch's intra-op threads: as asked, or the cores left after the DataLoader workers, so
-    that workers x 1 + torch threads never oversubscribe the machine (OMP_NUM_THREADS wins)."""
+def set_threads(threads: int, workers: int, lanes: int = 1) -> None:
+    """Torch's intra-op threads: as asked, or the cores left after the DataLoader workers, or
+    the cores shared among the lanes, so that the machine is never oversubscribed
+    (OMP_NUM_THREADS wins)."""
     import os
 
     import torch
 
     if threads > 0:
         torch.set_num_threads(threads)
-    elif workers > 0 and "OMP_NUM_THREADS" not in os.environ:
+    elif (workers > 0 or lanes > 1) and "OMP_NUM_THREADS" not in os.environ:
         cores = (
             len(os.sched_getaffinity(0))
             if hasattr(os, "sched_getaffinity")
             else os.cpu_count() or 1
         )
-        torch.set_num_threads(max(1, cores - workers))
+        torch.set_num_threads(max(1, cores - workers if workers > 0 else cores // lanes))
 
 
 def run_task(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -62,6 +63,20 @@ class MeanPredictor(Predictor):
         return [MeanColour(float(v)) for v in outputs]
 
 
+class LanedMeanPredictor(MeanPredictor):
+    """MeanPredictor that may run on lanes; remembers which threads ran the model."""
+
+    supports_lanes = True
+
+    def __init__(self, refuse_above: float = 1e9) -> None:
+        super().__init__(refuse_above)
+        self.threads: set[str] = set()
+
+    def infer(self, batch: torch.Tensor) -> torch.Tensor:
+        self.threads.add(threading.current_thread().name)
+        return super().infer(batch)
+
+
 @pytest.fixture
 def greys(tmp_path) -> list[Path]:
     paths = []
@@ -73,15 +88,19 @@ def greys(tmp_path) -> list[Path]:
     return paths
 
 
-@pytest.mark.parametrize(("batch", "workers"), [(1, 0), (3, 0), (3, 2), (8, 1)])
-def test_order_batches_and_failures(greys, batch, workers):
-    predictor = MeanPredictor()
+@pytest.mark.parametrize(
+    ("batch", "workers", "lanes"),
+    [(1, 0, 1), (3, 0, 1), (3, 2, 1), (8, 1, 1), (1, 0, 2), (2, 0, 3)],
+)
+def test_order_batches_and_failures(greys, batch, workers, lanes):
+    predictor = LanedMeanPredictor()
     engine = Engine(
         predictor,
         expand_inputs([str(p) for p in greys]),
         batch_size=batch,
         workers=workers,
         max_pixels=10**6,
+        lanes=lanes,
     )
     out = list(engine)
     assert [f.source for f, _ in out] == [str(p) for p in greys]
@@ -91,6 +110,27 @@ def test_order_batches_and_failures(greys, batch, workers):
     assert [(f.width, f.height) for f, _ in out][:3] == [(20, 10), (21, 10), (22, 10)]
     assert engine.stats.processed == 6 and engine.stats.failed == 1
     assert max(predictor.batch_sizes) <= batch
+    if lanes > 1:  # side by side on the lane threads, never in the caller's thread
+        assert len(predictor.threads) >= 2
+        assert all(name.startswith("cvtasks-lane") for name in predictor.threads)
+    else:
+        assert predictor.threads == {threading.current_thread().name}
+
+
+def test_lanes_need_a_predictor_that_allows_them_and_no_workers(greys):
+    inputs = expand_inputs([str(p) for p in greys])
+    assert Engine(MeanPredictor(), inputs, lanes=2, max_pixels=10**6).lanes == 1
+    assert Engine(LanedMeanPredictor(), inputs, lanes=2, workers=1, max_pixels=10**6).lanes == 1
+    assert Engine(LanedMeanPredictor(), inputs, lanes=2, max_pixels=10**6).lanes == 2
+
+
+def test_a_failing_batch_on_a_lane_is_retried_item_by_item(greys):
+    predictor = LanedMeanPredictor(refuse_above=130)
+    inputs = expand_inputs([str(p) for p in greys])
+    out = list(Engine(predictor, inputs, batch_size=2, lanes=2, max_pixels=10**6))
+    failed = [f.source for f, o in out if isinstance(o, Failure)]
+    assert failed == [str(greys[i]) for i in (3, 5, 6)]
+    assert out[4][1].value == pytest.approx(120)
 
 
 def test_failing_batch_is_retried_item_by_item(greys):

@@ -44,6 +44,7 @@ class MethodOptions:
     noise: float = 0.15
     steps: int = 50
     batch_size: int = 64
+    fold_bn: bool = True  # occlusion's forwards on a BatchNorm-folded copy
 
 
 @dataclass
@@ -81,8 +82,9 @@ def window_positions(length: int, window: int, stride: int) -> list[int]:
 def occlusion(model: nn.Module, x: torch.Tensor, target: int, opts: MethodOptions) -> Attribution:
     """Slide a baseline patch over ``x``; record P(target) at each position, batched.
 
-    The forwards run on a copy of the model with BatchNorm folded, in the model's layout."""
-    model = forward_copy(model)
+    With ``opts.fold_bn`` the forwards run on a copy of the model with BatchNorm folded."""
+    if opts.fold_bn:
+        model = forward_copy(model)
     channels_last = is_channels_last(model)
     base = baseline_like(x, opts.baseline)
     height, width = x.shape[-2:]

@@ -28,6 +28,7 @@ class Predictor(ABC):
 
     task: ClassVar[str]
     needs_images: ClassVar[bool] = False  # results draw on the original image (explain panels)
+    supports_lanes: ClassVar[bool] = False  # infer/postprocess may run on two threads at once
     channels_last: bool = False  # set when the model was converted to channels-last
 
     def __init__(self, cfg: BaseConfig, device: torch.device) -> None:

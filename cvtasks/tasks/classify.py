@@ -108,6 +108,7 @@ class ClassifyPredictor(Predictor):
     """Softmax top-k over a torchvision classifier's logits."""
 
     task = "classify"
+    supports_lanes = True
 
     def __init__(self, cfg: ClassifyConfig, device: torch.device) -> None:
         super().__init__(cfg, device)

@@ -238,6 +238,7 @@ class ExplainPredictor(Predictor):
             noise=cfg.noise,
             steps=cfg.steps,
             batch_size=cfg.batch_size,
+            fold_bn=cfg.fold_bn,
         )
         self._check_method(cfg)
         self.fixed_target = self._parse_target(cfg.target)

@@ -144,7 +144,7 @@ def build_semantic(name: str, resolved: ResolvedWeights, num_classes: int) -> nn
 def _bilinear_taps(source: int, target: int) -> tuple[np.ndarray, ...]:
     """Per output index: the two source indices and their weights, as PyTorch's bilinear
     resize (``align_corners=False``) computes them (in float32, like its CPU kernel)."""
-    scale = np.float32(source / target)
+    scale = np.float32(source) / np.float32(target)
     position = np.maximum((np.arange(target, dtype=np.float32) + 0.5) * scale - 0.5, 0)
     low = np.minimum(np.floor(position).astype(np.intp), source - 1)
     high = np.minimum(low + 1, source - 1)
@@ -161,7 +161,9 @@ def upsampled_argmax(
     ``F.interpolate(...).argmax(0)`` without resizing every class: a resized pixel is a convex
     combination of its 2x2 source cells, so where those four cells share their argmax, the pixel
     has it too (ties included: the first maximum wins in both). Only pixels whose cells disagree
-    (class borders) are interpolated, a chunk at a time. Runs on the CPU (NumPy).
+    (class borders) are interpolated, a chunk at a time, with PyTorch's weights; where two
+    classes tie there to within float rounding (PyTorch's kernel may fuse multiply-adds), either
+    may win. Runs on the CPU (NumPy).
     """
     channels = list(range(logits.shape[0])) if allowed is None else sorted({0, *allowed})
     cells = logits[channels].float().permute(1, 2, 0).contiguous().cpu().numpy()  # h, w, C
@@ -193,6 +195,7 @@ class SemanticPredictor(Predictor):
     """deeplabv3 / fcn / lraspp: per-pixel classes at the original resolution."""
 
     task = "segment"
+    supports_lanes = True
 
     def __init__(self, cfg: SegmentConfig, device: torch.device) -> None:
         super().__init__(cfg, device)

@@ -233,3 +233,26 @@ def test_folded_batchnorm_gives_the_unfolded_answers(cli, photos, tmp_path):
         assert [p["index"] for p in a["predictions"]] == [p["index"] for p in b["predictions"]]
         scores = [p["score"] for p in b["predictions"]]
         assert [p["score"] for p in a["predictions"]] == pytest.approx(scores, abs=1e-5)
+
+
+def test_lanes_give_the_same_records_in_the_same_order(cli, photos, r18_file, tmp_path):
+    (tmp_path / "broken.jpg").write_bytes(b"<html>")
+    images = [photos["astronaut"], tmp_path / "broken.jpg", photos["chelsea"], photos["coffee"]]
+    base = ["classify", *images, "-m", "resnet18", "-w", r18_file, "-f", "jsonl", "-b", "1"]
+    one = cli(base)
+    laned = cli([*base, "--lanes", "2"])
+    assert one.exit_code == laned.exit_code == 1
+    assert "broken.jpg" in laned.stderr and "not a recognised image" in laned.stderr
+    ours, theirs = jsonl(laned.stdout), jsonl(one.stdout)
+    assert (
+        [r["source"] for r in ours]
+        == [r["source"] for r in theirs]
+        == [str(p) for p in images if p.name != "broken.jpg"]
+    )
+    for a, b in zip(ours, theirs, strict=True):
+        assert [p["index"] for p in a["predictions"]] == [p["index"] for p in b["predictions"]]
+        scores = [p["score"] for p in b["predictions"]]
+        assert [p["score"] for p in a["predictions"]] == pytest.approx(scores, abs=1e-5)
+    with_workers = cli([*base[:-2], "--lanes", "2", "--workers", "1", "-q"])
+    assert with_workers.exit_code == 1
+    assert "--lanes does not combine with --workers: running one lane" in with_workers.stderr

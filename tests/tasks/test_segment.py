@@ -63,9 +63,20 @@ def test_semantic_matches_torchvision(cli, photos, small_models, tmp_path):
             assert fractions[int(index)] == pytest.approx(count / mask.size, abs=1e-6)
 
 
-def _reference_argmax(logits: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+def _reference_up(logits: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     up = F.interpolate(logits.unsqueeze(0), size=size, mode="bilinear", align_corners=False)
-    return up[0].argmax(dim=0).numpy()
+    return up[0].numpy()
+
+
+def assert_same_classes(ours: np.ndarray, logits: torch.Tensor, size: tuple[int, int]) -> None:
+    """Equal to upsample-then-argmax, except at float-rounding ties (then both are maxima)."""
+    up = _reference_up(logits, size)
+    expected = up.argmax(axis=0)
+    differ = np.argwhere(ours != expected)
+    assert len(differ) <= 1e-5 * ours.size
+    tolerance = 1e-6 * float(np.abs(up).max())
+    for y, x in differ:
+        assert up[ours[y, x], y, x] >= up[expected[y, x], y, x] - tolerance
 
 
 @pytest.mark.parametrize(
@@ -88,17 +99,21 @@ def test_upsampled_argmax_equals_upsampling_every_class(classes, low, size):
     )[0]
     noise = torch.randn(classes, *low, generator=generator)
     for logits in (smooth, noise):
-        assert np.array_equal(upsampled_argmax(logits, size, None), _reference_argmax(logits, size))
+        assert_same_classes(upsampled_argmax(logits, size, None), logits, size)
     restricted = upsampled_argmax(smooth, size, [2])
-    expected = np.array([0, 2])[_reference_argmax(smooth[[0, 2]], size)]
-    assert np.array_equal(restricted, expected)
+    assert set(np.unique(restricted)) <= {0, 2}
+    two = np.where(restricted == 2, 1, 0)
+    assert_same_classes(two, smooth[[0, 2]], size)
 
 
-def test_upsampled_argmax_on_a_photo_sized_map():
-    logits = F.interpolate(torch.randn(1, 21, 10, 14), size=(520, 728), mode="bilinear")[0]
+@pytest.mark.parametrize("seed", [0, 7, 8])
+def test_upsampled_argmax_on_a_photo_sized_map(seed):
+    generator = torch.Generator().manual_seed(seed)
+    low = torch.randn(1, 21, 10, 14, generator=generator)
+    logits = F.interpolate(low, size=(520, 728), mode="bilinear")[0]
     classes = upsampled_argmax(logits, (1500, 2100), None)
-    assert np.array_equal(classes, _reference_argmax(logits, (1500, 2100)))
-    assert len(np.unique(classes)) > 3
+    assert classes.shape == (1500, 2100) and len(np.unique(classes)) > 3
+    assert_same_classes(classes, logits, (1500, 2100))
 
 
 def test_handmade_logits_land_at_original_size(cli, photos, small_models, monkeypatch, tmp_path):
