@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import torch
@@ -177,3 +178,9 @@ def with_random_statistics(model: nn.Module, seed: int = 0) -> nn.Module:
             module.weight.data.copy_(torch.rand(size, generator=generator) + 0.5)
             module.bias.data.copy_(torch.rand(size, generator=generator) - 0.5)
     return model.eval()
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for children the tests interrupt: a shell's background job ignores SIGINT,
+    children inherit that, and Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from helpers import jsonl
+from helpers import default_sigint, jsonl
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -319,6 +319,7 @@ def test_sigint_exits_130_and_leaves_complete_lines(photos, r18_file, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     assert proc.stdout is not None
     proc.stdout.readline()  # wait until results flow

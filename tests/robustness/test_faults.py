@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import default_sigint
 from PIL import Image
 
 FRCNN = "fasterrcnn_mobilenet_v3_large_320_fpn"
@@ -65,7 +66,11 @@ def test_signals_leave_complete_lines_and_resume_finishes(many, r18_file, tmp_pa
         "--save-images",
     ]
     proc = subprocess.Popen(
-        cvtasks(*args), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        cvtasks(*args),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
     )
     wait_for_results(proc, out / "results.jsonl", 3)
     proc.send_signal(sig)
