@@ -170,7 +170,7 @@ class BaseConfig:
     fold_bn: bool = option(
         True,
         "Fold BatchNorm into the convolution before it (classify, semantic segment, occlusion): "
-        "measured 1.2-1.4x faster on CPU; outputs change by float rounding only.",
+        "up to 1.4x faster on CPU; outputs change by float rounding only.",
         negatable=True,
         affects_results=False,
     )
