@@ -269,6 +269,7 @@ def best_of(repeats: int, measure, key=None):
 def bench_explain(model: str, image: Path) -> dict[str, object]:
     """Seconds per image of each method at 224 px, and occlusion windows/s, batched or not."""
     from cvtasks.explain.methods import METHODS, MethodOptions, attribute, window_positions
+    from cvtasks.speed import forward_copy
 
     transforms = get_model_weights(model).DEFAULT.transforms()
     net = _build(model)
@@ -284,7 +285,8 @@ def bench_explain(model: str, image: Path) -> dict[str, object]:
     start = time.perf_counter()
     naive_occlusion(net, x, 0, window=32, stride=16)
     out["occlusion_windows_per_s_naive"] = round(windows / (time.perf_counter() - start), 1)
-    product_net = net.to(memory_format=torch.channels_last)  # as `cvtasks explain` runs it
+    # As `cvtasks explain --method occlusion` runs it: channels-last, BatchNorm folded.
+    product_net = forward_copy(net.to(memory_format=torch.channels_last))
     for batch in (1, 8, 16, 64):
         opts = MethodOptions(window=32, stride=16, batch_size=batch)
         start = time.perf_counter()

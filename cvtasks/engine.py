@@ -157,6 +157,11 @@ def _image_frames(items: Sequence[InputItem], samples: Sequence[_Sample]) -> lis
     ]
 
 
+def usable_lanes(predictor: Predictor, lanes: int, workers: int) -> int:
+    """Lanes need a predictor that allows them and no DataLoader workers; otherwise one."""
+    return lanes if predictor.supports_lanes and workers == 0 else 1
+
+
 def _chunks(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
     """Consecutive lists of ``size`` items (the last may be shorter)."""
     chunk: list[T] = []
@@ -235,7 +240,7 @@ class Engine:
         self.min_side = predictor.decode_min_side() if jpeg_draft and not self.keep_images else None
         self.done = done
         self.precision = precision
-        self.lanes = lanes if predictor.supports_lanes and workers == 0 else 1
+        self.lanes = usable_lanes(predictor, lanes, workers)
         self._stats_lock = threading.Lock()
         autocast_for(predictor.device, precision)  # fp16 on a CPU fails here, before any input
         self.stats = RunStats()
@@ -288,13 +293,13 @@ class Engine:
         """Batches processed side by side on ``lanes`` threads, each decoding its own images
         and running the model (PIL and torch release the GIL); results come out in order."""
 
-        def process(positions: list[int]) -> tuple[list[_Sample], list[Frame], list[Outcome]]:
+        def process(positions: list[int]) -> tuple[list[Frame], list[Outcome]]:
             samples = [dataset[i] for i in positions]
             frames = _image_frames(todo, samples)
-            return samples, frames, self._outcomes(samples, frames)
+            return frames, self._outcomes(samples, frames)
 
         pool = ThreadPoolExecutor(self.lanes, thread_name_prefix="cvtasks-lane")
-        pending: deque[Future[tuple[list[_Sample], list[Frame], list[Outcome]]]] = deque()
+        pending: deque[Future[tuple[list[Frame], list[Outcome]]]] = deque()
         try:
             for positions in _chunks(range(len(todo)), self.batch_size):
                 pending.append(pool.submit(process, positions))
@@ -360,7 +365,7 @@ class Engine:
     def _run_batch(
         self, samples: list[_Sample], frames: list[Frame]
     ) -> Iterator[tuple[Frame, Outcome]]:
-        return self._count(samples, frames, self._outcomes(samples, frames))
+        return self._count(frames, self._outcomes(samples, frames))
 
     def _outcomes(self, samples: list[_Sample], frames: list[Frame]) -> list[Outcome]:
         """One outcome per sample: its decoding error, or the model's result."""
@@ -374,8 +379,9 @@ class Engine:
         ]
 
     def _count(
-        self, samples: list[_Sample], frames: list[Frame], outcomes: list[Outcome]
+        self, frames: list[Frame], outcomes: list[Outcome]
     ) -> Iterator[tuple[Frame, Outcome]]:
+        """Pass the outcomes on in order, counting failures and processed frames."""
         for frame, outcome in zip(frames, outcomes, strict=True):
             if isinstance(outcome, Failure):
                 self.stats.failed += 1

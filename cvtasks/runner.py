@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cvtasks.config import BaseConfig
-from cvtasks.engine import Engine, RunStats
+from cvtasks.engine import Engine, RunStats, usable_lanes
 from cvtasks.errors import OutputError, UsageError
 from cvtasks.io.outdir import check_resume_compatible, read_done, write_config
 from cvtasks.io.sinks import OutDirSink, StdoutSink
@@ -62,13 +62,14 @@ def load_predictor(spec: TaskSpec, cfg: BaseConfig) -> Predictor:
     device = resolve_device(cfg.device)
     autocast_for(device, cfg.precision)  # an impossible precision fails before the model loads
     predictor: Predictor = spec.load_predictor_class()(cfg, device)
-    lanes = cfg.lanes
-    if lanes > 1 and cfg.workers > 0:
-        warn("--lanes does not combine with --workers: running one lane")
-        lanes = 1
-    elif lanes > 1 and not predictor.supports_lanes:
-        warn(f"--lanes is for classify and semantic segment, not {spec.name} {cfg.model}: one lane")
-        lanes = 1
+    lanes = usable_lanes(predictor, cfg.lanes, cfg.workers)
+    if lanes < cfg.lanes:
+        task = f"{spec.name} {cfg.model}"
+        warn(
+            "--lanes does not combine with --workers: running one lane"
+            if cfg.workers > 0
+            else f"--lanes is for classify and semantic segment, not {task}: one lane"
+        )
     set_threads(cfg.threads, cfg.workers, lanes)
     return predictor
 

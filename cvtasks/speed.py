@@ -12,7 +12,7 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     """Fold each eval-mode BatchNorm into the convolution feeding it (``torch.fx``): the same
     function up to float rounding, one kernel fewer per pair. Models without BatchNorm, or
     that ``torch.fx`` cannot trace, are returned unchanged."""
-    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+    if not has_batchnorm(model):
         return model
     from torch.fx.experimental.optimization import fuse
 
@@ -21,6 +21,10 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     except Exception:  # untraceable (data-dependent control flow): keep the model as it is
         return model
     return folded
+
+
+def has_batchnorm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
 def is_channels_last(model: nn.Module) -> bool:
@@ -35,7 +39,10 @@ def is_channels_last(model: nn.Module) -> bool:
 
 
 def forward_copy(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` for forward passes only: BatchNorm folded, same memory layout."""
+    """A copy of ``model`` for forward passes only: BatchNorm folded, same memory layout
+    (the model itself when it has no BatchNorm: nothing to fold, no copy)."""
+    if not has_batchnorm(model):
+        return model
     channels_last = is_channels_last(model)
-    folded = fold_batchnorm(copy.deepcopy(model).eval())
+    folded = fold_batchnorm(copy.deepcopy(model))
     return folded.to(memory_format=torch.channels_last) if channels_last else folded

@@ -23,7 +23,7 @@ from torch import nn
 
 from cvtasks.errors import UsageError
 from cvtasks.explain.layers import default_layer, get_layer
-from cvtasks.speed import forward_copy, is_channels_last
+from cvtasks.speed import is_channels_last
 from cvtasks.tasks.registry import ATTRIBUTION_METHODS
 
 METHODS = ATTRIBUTION_METHODS
@@ -44,7 +44,6 @@ class MethodOptions:
     noise: float = 0.15
     steps: int = 50
     batch_size: int = 64
-    fold_bn: bool = True  # occlusion's forwards on a BatchNorm-folded copy
 
 
 @dataclass
@@ -82,9 +81,8 @@ def window_positions(length: int, window: int, stride: int) -> list[int]:
 def occlusion(model: nn.Module, x: torch.Tensor, target: int, opts: MethodOptions) -> Attribution:
     """Slide a baseline patch over ``x``; record P(target) at each position, batched.
 
-    With ``opts.fold_bn`` the forwards run on a copy of the model with BatchNorm folded."""
-    if opts.fold_bn:
-        model = forward_copy(model)
+    Only forwards run, so ``model`` may be a :func:`~cvtasks.speed.forward_copy`; the batches
+    follow its memory layout."""
     channels_last = is_channels_last(model)
     base = baseline_like(x, opts.baseline)
     height, width = x.shape[-2:]

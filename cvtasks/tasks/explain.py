@@ -31,6 +31,7 @@ from cvtasks.explain.methods import (
     rank_correlation,
 )
 from cvtasks.render.heatmap import colorize, normalise, overlay, panel, place_in_image
+from cvtasks.speed import forward_copy
 from cvtasks.tasks.base import Predictor, class_names
 from cvtasks.tasks.classify import build_classifier, classification_models
 from cvtasks.tasks.registry import ExplainConfig
@@ -238,11 +239,19 @@ class ExplainPredictor(Predictor):
             noise=cfg.noise,
             steps=cfg.steps,
             batch_size=cfg.batch_size,
-            fold_bn=cfg.fold_bn,
         )
         self._check_method(cfg)
         self.fixed_target = self._parse_target(cfg.target)
+        self.method_model = self._for_method(self.model)
         self._random_model: torch.nn.Module | None = None
+
+    def _for_method(self, model: torch.nn.Module) -> torch.nn.Module:
+        """What the method runs on: occlusion only runs forwards, so with ``--fold-bn`` it gets a
+        BatchNorm-folded copy, made once (not per image and target)."""
+        assert isinstance(self.cfg, ExplainConfig)
+        if self.cfg.method == "occlusion" and self.cfg.fold_bn:
+            return forward_copy(model)
+        return model
 
     def _check_method(self, cfg: ExplainConfig) -> None:
         """Refuse impossible combinations and resolve the layer before any image is read."""
@@ -271,13 +280,17 @@ class ExplainPredictor(Predictor):
             probs = self.model(x).float().softmax(dim=1)[0]
         order = probs.argsort(descending=True).tolist()
         if self.cfg.channel is not None:
-            attr = attribute(self.cfg.method, self.model, x, None, self.options, self.cfg.model)
+            attr = attribute(
+                self.cfg.method, self.method_model, x, None, self.options, self.cfg.model
+            )
             label = f"{self.cfg.layer} channel {self.cfg.channel}"
             return [TargetExplanation(label, self.cfg.channel, float(attr.heat.max()), None, attr)]
         targets = [self.fixed_target] if self.fixed_target is not None else order[: self.cfg.top_k]
         explained = []
         for target in targets:
-            attr = attribute(self.cfg.method, self.model, x, target, self.options, self.cfg.model)
+            attr = attribute(
+                self.cfg.method, self.method_model, x, target, self.options, self.cfg.model
+            )
             sanity = self._sanity(x, target, attr) if self.cfg.sanity else None
             explained.append(
                 TargetExplanation(
@@ -294,7 +307,7 @@ class ExplainPredictor(Predictor):
     def _sanity(self, x: torch.Tensor, target: int, attr: Attribution) -> float:
         assert isinstance(self.cfg, ExplainConfig)
         if self._random_model is None:
-            self._random_model = randomized_copy(self.model)
+            self._random_model = self._for_method(randomized_copy(self.model))
         random_attr = attribute(
             self.cfg.method, self._random_model, x, target, self.options, self.cfg.model
         )

@@ -192,3 +192,25 @@ def test_default_layer_is_a_late_spatial_map(name):
     for hook in hooks:
         hook.remove()
     assert shapes[layer] <= 2.5 * min(shapes.values())  # one of the last, coarsest stages
+
+
+@pytest.mark.parametrize("fold", [True, False])
+def test_occlusion_runs_on_a_folded_copy_made_once(photos, r18_file, fold):
+    from cvtasks.tasks.explain import ExplainPredictor
+    from cvtasks.tasks.registry import ExplainConfig
+
+    cfg = ExplainConfig(
+        model="resnet18", weights=str(r18_file), method="occlusion", fold_bn=fold, top_k=2
+    )
+    predictor = ExplainPredictor(cfg, torch.device("cpu"))
+    folded = predictor.method_model
+    has_bn = any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert has_bn is not fold and (folded is predictor.model) is not fold
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in predictor.model.modules())
+    x = predictor.transforms(Image.open(photos["chelsea"]).convert("RGB"))
+    first = predictor.infer(x.unsqueeze(0))[0]
+    assert predictor.method_model is folded  # not re-made per image or target
+    assert len(first) == 2 and all(t.attribution.extra["probability_map"].size for t in first)
+    grad = ExplainConfig(model="resnet18", weights=str(r18_file), method="gradcam", fold_bn=fold)
+    gradcam = ExplainPredictor(grad, torch.device("cpu"))
+    assert gradcam.method_model is gradcam.model  # gradient methods keep their hooks' modules
