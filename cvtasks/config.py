@@ -132,6 +132,13 @@ class BaseConfig:
         affects_results=False,
         panel="Output",
     )
+    wait_lock: bool = option(
+        False,
+        "When another run is writing to the same --out, wait for it to finish instead of "
+        "exiting 2 (with --resume, then skip what it wrote).",
+        affects_results=False,
+        panel="Output",
+    )
     batch_size: int = option(
         8, "Images per forward pass.", flag="-b", minimum=1, maximum=4096, affects_results=False
     )

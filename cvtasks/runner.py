@@ -6,6 +6,7 @@ leaves the exit code to the caller.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -21,6 +22,7 @@ from rich.markup import escape
 from cvtasks.config import BaseConfig
 from cvtasks.engine import Engine, RunStats, usable_lanes
 from cvtasks.errors import OutputError, UsageError
+from cvtasks.io.lock import out_lock
 from cvtasks.io.outdir import check_resume_compatible, read_done, write_config
 from cvtasks.io.sinks import OutDirSink, StdoutSink
 from cvtasks.io.sources import InputItem, expand_inputs
@@ -133,6 +135,20 @@ def run_task(
     out = Path(cfg.out) if cfg.out else None
     if out is not None and out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a folder")
+    with out_lock(out, wait=cfg.wait_lock) if out is not None else contextlib.nullcontext():
+        return _run_locked(spec, cfg, items, out, out_stream, console, t_start)
+
+
+def _run_locked(
+    spec: TaskSpec,
+    cfg: BaseConfig,
+    items: list[InputItem],
+    out: Path | None,
+    out_stream: TextIO,
+    console: Console,
+    t_start: float,
+) -> RunSummary:
+    """The run itself, while this process holds the lock of ``--out``."""
     done: set[Any] = set()
     if out is not None and cfg.resume:
         check_resume_compatible(out, spec.name, cfg)

@@ -24,6 +24,7 @@ from cvtasks.explain import visualize as viz
 from cvtasks.explain.layers import captured, get_layer, spatial_layers
 from cvtasks.io.atomic import atomic_write, atomic_write_text, safe_join
 from cvtasks.io.decode import decode_image
+from cvtasks.io.lock import out_lock
 from cvtasks.render.draw import colour
 from cvtasks.tasks.base import Predictor
 from cvtasks.tasks.explain import (
@@ -500,11 +501,13 @@ def run_model_level(cfg: ExplainConfig) -> Any:
     if cfg.out is None:
         raise UsageError(f"{cfg.method} writes its figures under --out: pass -o DIR")
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     net = load_classifier(cfg, resolve_device(cfg.device))
-    record = (
-        filters_record(cfg, net, out) if cfg.method == "filters" else maximize_record(cfg, net, out)
-    )
+    with out_lock(out, wait=cfg.wait_lock):
+        record = (
+            filters_record(cfg, net, out)
+            if cfg.method == "filters"
+            else maximize_record(cfg, net, out)
+        )
     print(dumps({"task": "explain", "model": cfg.model, **record}), file=sys.stdout, flush=True)
     load = time.perf_counter() - start
     stats = RunStats(processed=1)
