@@ -88,8 +88,14 @@ def _prepare(
     load: Callable[[], Image.Image],
     preprocess: Callable[[Image.Image], Any],
     keep_image: bool,
+    load_full: Callable[[], Image.Image] | None = None,
 ) -> _Sample:
-    """Decode and preprocess one input, capturing any failure as the sample's error."""
+    """Decode and preprocess one input, capturing any failure as the sample's error.
+
+    The model always gets what ``load`` decodes (possibly at a reduced JPEG scale), whether or
+    not the image is kept: results never depend on annotating. A kept image that was decoded
+    at a reduced scale is decoded again at full size (``load_full``) for drawing.
+    """
     sample = _Sample(position)
     try:
         t0 = time.perf_counter()
@@ -97,14 +103,17 @@ def _prepare(
         t1 = time.perf_counter()
         sample.tensor = preprocess(image)
         t2 = time.perf_counter()
+        full_size = image.info.get("original_size", image.size)
+        if keep_image:
+            drawn = image if image.size == full_size or load_full is None else load_full()
+            sample.image = np.asarray(drawn)
     except ItemError as exc:
         sample.error = str(exc)
         return sample
     except Exception as exc:  # a preprocessing bug or odd image must not stop the run
         sample.error = f"preprocessing failed: {type(exc).__name__}: {exc}"
         return sample
-    sample.width, sample.height = image.info.get("original_size", image.size)
-    sample.image = np.asarray(image) if keep_image else None
+    sample.width, sample.height = full_size
     sample.decode_s, sample.preprocess_s = t1 - t0, t2 - t1
     return sample
 
@@ -136,6 +145,7 @@ class _ImageDataset(Dataset[_Sample]):
             lambda: decode_image(path, self.max_pixels, self.min_side),
             self.preprocess,
             self.keep_images,
+            lambda: decode_image(path, self.max_pixels),
         )
 
 
@@ -236,8 +246,8 @@ class Engine:
         self.vid_stride = vid_stride
         self.max_pixels = max_pixels
         self.keep_images = keep_images or predictor.needs_images
-        # Reduced-scale decoding only when nothing is drawn on the image at its full size.
-        self.min_side = predictor.decode_min_side() if jpeg_draft and not self.keep_images else None
+        # Reduced-scale decoding for the model whether or not images are kept for drawing.
+        self.min_side = predictor.decode_min_side() if jpeg_draft else None
         self.done = done
         self.precision = precision
         self.lanes = usable_lanes(predictor, lanes, workers)

@@ -317,7 +317,6 @@ class DepthConfig(BaseConfig):
         "npy",
         "Raw depth file: npy (float32) or png16 (16-bit PNG, scale in the record).",
         choices=("npy", "png16"),
-        affects_results=False,
         panel="Output",
     )
     eval_gt: str | None = option(
