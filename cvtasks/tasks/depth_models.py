@@ -6,14 +6,17 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from cvtasks.errors import UsageError, WeightsUnavailableError
 from cvtasks.weights import OFFLINE_ENV, env_flag
 
 DOWNLOAD_TIMEOUT_S = "20"
+PROBE_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,9 @@ class DepthModel:
     repo_id: str
     licence: str
     kind: str  # "relative" (inverse depth, larger = nearer) or "metric" (metres)
+    # Depth Anything only: (DINOv2 size, version, metric max depth) to build the architecture
+    # without the hub (``--weights none``), as transformers' conversion script configures it.
+    arch: tuple[str, int, int | None] | None = None
 
 
 DEPTH_MODELS: tuple[DepthModel, ...] = (
@@ -32,33 +38,42 @@ DEPTH_MODELS: tuple[DepthModel, ...] = (
         "depth-anything/Depth-Anything-V2-Small-hf",
         "Apache-2.0",
         "relative",
+        ("small", 2, None),
     ),
     DepthModel(
         "depth-anything-v2-base",
         "depth-anything/Depth-Anything-V2-Base-hf",
         "CC-BY-NC-4.0 (non-commercial)",
         "relative",
+        ("base", 2, None),
     ),
     DepthModel(
         "depth-anything-v2-large",
         "depth-anything/Depth-Anything-V2-Large-hf",
         "CC-BY-NC-4.0 (non-commercial)",
         "relative",
+        ("large", 2, None),
     ),
     DepthModel(
         "depth-anything-v2-metric-indoor-small",
         "depth-anything/Depth-Anything-V2-Metric-Indoor-Small-hf",
         "Apache-2.0",
         "metric",
+        ("small", 2, 20),
     ),
     DepthModel(
         "depth-anything-v2-metric-outdoor-small",
         "depth-anything/Depth-Anything-V2-Metric-Outdoor-Small-hf",
         "Apache-2.0",
         "metric",
+        ("small", 2, 80),
     ),
     DepthModel(
-        "depth-anything-small", "LiheYoung/depth-anything-small-hf", "Apache-2.0", "relative"
+        "depth-anything-small",
+        "LiheYoung/depth-anything-small-hf",
+        "Apache-2.0",
+        "relative",
+        ("small", 1, None),
     ),
     DepthModel("dpt-large", "Intel/dpt-large", "Apache-2.0", "relative"),
     DepthModel("dpt-hybrid-midas", "Intel/dpt-hybrid-midas", "Apache-2.0", "relative"),
@@ -121,6 +136,32 @@ def _unavailable(source: str, reason: str) -> WeightsUnavailableError:
     )
 
 
+def hub_unreachable(timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """Why the Hugging Face hub cannot be reached (one TCP connection, a few seconds at most),
+    or None when it can. Without this probe, huggingface_hub retries for minutes offline."""
+    from huggingface_hub import constants
+
+    endpoint = urlparse(constants.ENDPOINT)
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        return f"cannot reach {host}:{port}: {exc.strerror or exc}"
+    return None
+
+
+def _download_allowed(source: str) -> None:
+    """Raise the exit-3 error at once when downloading cannot work (offline flag, no route)."""
+    if is_offline():
+        raise _unavailable(source, f"{OFFLINE_ENV} or HF_HUB_OFFLINE is set")
+    problem = hub_unreachable()
+    if problem is not None:
+        raise _unavailable(source, problem)
+    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", DOWNLOAD_TIMEOUT_S)
+    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", DOWNLOAD_TIMEOUT_S)
+
+
 def _from_pretrained(loader: Any, source: str, **kwargs: Any) -> Any:
     """``loader.from_pretrained`` from the cache first; download only when allowed."""
     if Path(source).is_dir():
@@ -128,24 +169,83 @@ def _from_pretrained(loader: Any, source: str, **kwargs: Any) -> Any:
     try:
         return loader.from_pretrained(source, local_files_only=True, **kwargs)
     except OSError:
-        if is_offline():
-            raise _unavailable(source, f"{OFFLINE_ENV} or HF_HUB_OFFLINE is set") from None
-    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", DOWNLOAD_TIMEOUT_S)
-    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", DOWNLOAD_TIMEOUT_S)
+        _download_allowed(source)
     try:
         return loader.from_pretrained(source, **kwargs)
     except OSError as exc:
         raise _unavailable(source, f"download failed: {str(exc).splitlines()[0]}") from None
 
 
+# DINOv2 sizes as in facebook/dinov2-{small,base,large}: hidden size, layers, heads.
+_DINOV2 = {"small": (384, 12, 6), "base": (768, 12, 12), "large": (1024, 24, 16)}
+# Per size: (fusion hidden size, neck hidden sizes, backbone outputs for V1 and for V2).
+_DEPTH_ANYTHING_HEADS = {
+    "small": (64, [48, 96, 192, 384], [9, 10, 11, 12], [3, 6, 9, 12]),
+    "base": (128, [96, 192, 384, 768], [9, 10, 11, 12], [3, 6, 9, 12]),
+    "large": (256, [256, 512, 1024, 1024], [21, 22, 23, 24], [5, 12, 18, 24]),
+}
+
+
+def shipped_architecture(model: DepthModel) -> tuple[Any, Any]:
+    """(config, image processor) of a Depth Anything alias built without the hub: the values of
+    transformers' ``convert_depth_anything_to_hf.py`` and the published processor settings."""
+    from transformers import DepthAnythingConfig, Dinov2Config, DPTImageProcessor
+
+    assert model.arch is not None
+    size, version, max_depth = model.arch
+    hidden, layers, heads = _DINOV2[size]
+    fusion, neck, v1_out, v2_out = _DEPTH_ANYTHING_HEADS[size]
+    backbone = Dinov2Config(
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        intermediate_size=4 * hidden,
+        image_size=518,
+        patch_size=14,
+        out_indices=v2_out if version == 2 else v1_out,
+        apply_layernorm=True,
+        reshape_hidden_states=False,
+    )
+    config = DepthAnythingConfig(
+        backbone_config=backbone,
+        reassemble_hidden_size=hidden,
+        patch_size=14,
+        fusion_hidden_size=fusion,
+        neck_hidden_sizes=neck,
+        depth_estimation_type="metric" if max_depth else "relative",
+        max_depth=max_depth or 1,
+    )
+    processor = DPTImageProcessor(
+        do_resize=True,
+        size={"height": 518, "width": 518},
+        keep_aspect_ratio=True,
+        ensure_multiple_of=14,
+        resample=3,  # bicubic
+        do_rescale=True,
+        do_normalize=True,
+        image_mean=[0.485, 0.456, 0.406],
+        image_std=[0.229, 0.224, 0.225],
+        do_pad=False,
+    )
+    return config, processor
+
+
 def load_depth_model(name: str, random_init: bool = False) -> tuple[Any, Any, str]:
-    """(model, image processor, source) for an alias, hub id or folder."""
+    """(model, image processor, source) for an alias, hub id or folder.
+
+    ``random_init`` for a Depth Anything alias builds the architecture shipped here (no hub,
+    no cache); for other models it needs their config from a folder, the cache or the hub.
+    """
     from transformers import AutoConfig, AutoImageProcessor, AutoModelForDepthEstimation
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()  # no progress bars or notices on stderr
     hf_logging.disable_progress_bar()
     source = source_of(name)
+    known = None if Path(source).is_dir() else known_model(name)
+    if random_init and known is not None and known.arch is not None:
+        config, processor = shipped_architecture(known)
+        return AutoModelForDepthEstimation.from_config(config).eval(), processor, source
     processor = _from_pretrained(AutoImageProcessor, source)
     if random_init:
         config = _from_pretrained(AutoConfig, source)
@@ -168,12 +268,9 @@ def pull_depth_model(name: str) -> Path:
     source = source_of(name)
     if Path(source).is_dir():
         return Path(source)
-    if is_offline():
-        raise _unavailable(source, f"{OFFLINE_ENV} or HF_HUB_OFFLINE is set")
+    _download_allowed(source)
     from huggingface_hub import snapshot_download
 
-    os.environ.setdefault("HF_HUB_ETAG_TIMEOUT", DOWNLOAD_TIMEOUT_S)
-    os.environ.setdefault("HF_HUB_DOWNLOAD_TIMEOUT", DOWNLOAD_TIMEOUT_S)
     try:
         return Path(snapshot_download(source))
     except Exception as exc:  # network errors of several libraries

@@ -165,3 +165,53 @@ def test_depth_cuda_free_grouping_keeps_order(photos, tiny):
     ]
     assert sizes == [(512, 512), (451, 300), (600, 400)]
     assert torch.get_num_threads() >= 1
+
+
+def test_unreachable_hub_fails_in_seconds_without_retries(photos, tmp_path):
+    """No offline flag set: one connection probe, then exit 3 (not minutes of retries)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k not in ("CVTASKS_OFFLINE", "HF_HUB_OFFLINE")}
+    env.update(HF_HOME=str(tmp_path / "hf"), HF_ENDPOINT="http://127.0.0.1:9")  # closed port
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "cvtasks", "depth", photos["coffee"], "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    elapsed = time.monotonic() - started
+    assert result.returncode == 3, result.stderr
+    assert "cannot reach 127.0.0.1:9" in result.stderr
+    assert "cvtasks models pull depth-anything-v2-small" in result.stderr
+    assert "Retrying" not in result.stderr and "Traceback" not in result.stderr
+    assert elapsed < 60  # was 98 s of retries; the probe itself waits at most 3 s
+
+
+def test_weights_none_builds_the_shipped_architecture_offline(cli, photos, tmp_path):
+    """Depth Anything aliases need no hub for --weights none: the architecture ships with
+    cvtasks (the parameter counts are the published ones: V2-Small 24.8 M)."""
+    from transformers import AutoModelForDepthEstimation
+
+    from cvtasks.tasks.depth_models import known_model, shipped_architecture
+
+    config, processor = shipped_architecture(known_model("depth-anything-v2-small"))
+    model = AutoModelForDepthEstimation.from_config(config)
+    assert sum(p.numel() for p in model.parameters()) == 24_785_089
+    assert processor.size == {"height": 518, "width": 518} and processor.ensure_multiple_of == 14
+    metric = shipped_architecture(known_model("depth-anything-v2-metric-outdoor-small"))[0]
+    assert metric.depth_estimation_type == "metric" and metric.max_depth == 80
+
+    small = tmp_path / "small.jpg"
+    Image.open(photos["coffee"]).resize((140, 210)).save(small)
+    result = cli(["depth", small, "-w", "none", "-f", "jsonl", "-q"])
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["depth_type"] == "relative_inverse" and (record["width"], record["height"]) == (140, 210)
+    assert "random weights" in result.stderr
+    other = cli(["depth", small, "-m", "dpt-large", "-w", "none", "-q"])
+    assert other.exit_code == 3 and "cvtasks models pull dpt-large" in other.stderr
