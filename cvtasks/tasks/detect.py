@@ -23,6 +23,7 @@ from torchvision.ops import batched_nms
 
 from cvtasks.config import suggest
 from cvtasks.errors import UsageError
+from cvtasks.io.atomic import atomic_write_text
 from cvtasks.log import warn
 from cvtasks.render.draw import colour, draw_boxes
 from cvtasks.tasks.base import Predictor, class_names
@@ -61,12 +62,16 @@ class Detection:
 
 @dataclass
 class DetectResult:
-    """Detections of one image, highest score first."""
+    """Detections of one image, highest score first.
+
+    ``yolo_ids`` maps model class indices to contiguous YOLO class ids; with it, the result
+    writes a YOLO label file (``--save-txt``).
+    """
 
     predictions: list[Detection]
     width: int
     height: int
-    save_txt: bool = False
+    yolo_ids: Mapping[int, int] | None = None
 
     def to_record(self) -> dict[str, Any]:
         return {"predictions": [p.to_record() for p in self.predictions]}
@@ -81,10 +86,14 @@ class DetectResult:
         return draw_detections(image, self.predictions)
 
     def artifacts(self) -> list[Artifact]:
-        return [Artifact("labels", "labels", ".txt", self._write_yolo)] if self.save_txt else []
+        if self.yolo_ids is None:
+            return []
+        return [Artifact("labels", "labels", ".txt", self._write_yolo)]
 
     def _write_yolo(self, path: Path) -> None:
-        path.write_text(yolo_lines(self.predictions, self.width, self.height), encoding="utf-8")
+        assert self.yolo_ids is not None
+        text = yolo_lines(self.predictions, self.width, self.height, self.yolo_ids)
+        path.write_text(text, encoding="utf-8")
 
 
 def draw_detections(image: np.ndarray, predictions: Sequence[Detection]) -> np.ndarray:
@@ -98,15 +107,47 @@ def draw_detections(image: np.ndarray, predictions: Sequence[Detection]) -> np.n
     )
 
 
-def yolo_lines(predictions: Sequence[Detection], width: int, height: int) -> str:
-    """YOLO label text: ``index cx cy w h score`` per line, coordinates normalised to 0-1."""
+def yolo_lines(
+    predictions: Sequence[Detection], width: int, height: int, class_ids: Mapping[int, int]
+) -> str:
+    """YOLO label text: ``class cx cy w h score`` per line, coordinates normalised to 0-1;
+    ``class`` is the contiguous YOLO id of the model's class index (``class_ids``)."""
     lines = []
     for p in predictions:
         x1, y1, x2, y2 = p.box
         cx, cy = (x1 + x2) / 2 / width, (y1 + y2) / 2 / height
         w, h = (x2 - x1) / width, (y2 - y1) / height
-        lines.append(f"{p.index} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f} {p.score:.6f}")
+        lines.append(f"{class_ids[p.index]} {cx:.6f} {cy:.6f} {w:.6f} {h:.6f} {p.score:.6f}")
     return "".join(line + "\n" for line in lines)
+
+
+def yolo_classes(categories: Sequence[str]) -> tuple[list[str], dict[int, int]]:
+    """YOLO's contiguous class list: the model's categories without placeholders (``N/A``,
+    background), in the model's order, and the map from model index to YOLO id.
+    torchvision's 91-slot COCO list becomes the usual 80 classes (person 0 ... toothbrush 79)."""
+    names: list[str] = []
+    ids: dict[int, int] = {}
+    for index, name in enumerate(categories):
+        if name not in _NOT_A_CLASS:
+            ids[index] = len(names)
+            names.append(name)
+    return names, ids
+
+
+def write_yolo_names(out: Path, names: Sequence[str]) -> list[str]:
+    """``labels/classes.txt`` (one name a line, line N = class N) and ``labels/data.yaml``
+    (``nc`` and ``names``, as YOLO training tools read them)."""
+    import yaml
+
+    folder = out / "labels"
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(folder / "classes.txt", "".join(f"{n}\n" for n in names))
+    data = yaml.safe_dump(
+        {"nc": len(names), "names": dict(enumerate(names))}, sort_keys=False, allow_unicode=True
+    )
+    header = "# Class ids of the YOLO label files in this folder (written by cvtasks --save-txt)\n"
+    atomic_write_text(folder / "data.yaml", header + data)
+    return [f"YOLO labels: {len(names)} classes named in {folder / 'classes.txt'} and data.yaml"]
 
 
 # --------------------------------------------------------------------------- model building
@@ -246,6 +287,8 @@ class DetectPredictor(Predictor):
             max_det=cfg.max_det,
             hidden={i for i, n in enumerate(self.categories) if n in _NOT_A_CLASS},
         )
+        self.yolo_names, yolo_ids = yolo_classes(self.categories)
+        self.yolo_ids = yolo_ids if cfg.save_txt else None
         self.transforms = self.weights.member.transforms()
         self.model = build_detector(cfg.model, self.weights, len(self.categories))
         configure_detector(self.model, cfg, self.filter.changes_model_top_k)
@@ -279,8 +322,13 @@ class DetectPredictor(Predictor):
         keep: torch.Tensor,
         frame: Frame,
     ) -> Result:
-        assert isinstance(self.cfg, DetectConfig)
-        return DetectResult(detections, frame.width, frame.height, self.cfg.save_txt)
+        return DetectResult(detections, frame.width, frame.height, self.yolo_ids)
+
+    def finalize(self, out: Path | None) -> list[str]:
+        """With ``--save-txt``: the YOLO names files beside the label files."""
+        if out is None or self.yolo_ids is None:
+            return []
+        return write_yolo_names(out, self.yolo_names)
 
 
 def run_grouped(

@@ -105,4 +105,4 @@ class PosePredictor(DetectPredictor):
                 for name, p, s in zip(names, person_points, person_scores, strict=True)
             }
             people.append(Person(det.label, det.index, det.score, det.box, keypoints))
-        return PoseResult(people, frame.width, frame.height, self.cfg.save_txt, self.cfg.kpt_conf)
+        return PoseResult(people, frame.width, frame.height, self.yolo_ids, self.cfg.kpt_conf)

@@ -312,4 +312,4 @@ class InstancePredictor(DetectPredictor):
             InstanceMask(d.label, d.index, d.score, d.box, pixels, self.cfg.mask_format)
             for d, pixels in zip(detections, binary, strict=True)
         ]
-        return InstanceResult(objects, frame.width, frame.height, self.cfg.save_txt, self.cfg.alpha)
+        return InstanceResult(objects, frame.width, frame.height, self.yolo_ids, self.cfg.alpha)

@@ -8,12 +8,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from helpers import jsonl, match_detections, reference_detector
 from PIL import Image
+from torchvision.models import get_model_weights
 
 from cvtasks.errors import UsageError
 from cvtasks.render.draw import colour, draw_boxes
-from cvtasks.tasks.detect import Detection, DetectionFilter, parse_classes, yolo_lines
+from cvtasks.tasks.detect import (
+    Detection,
+    DetectionFilter,
+    parse_classes,
+    yolo_classes,
+    yolo_lines,
+)
 
 FRCNN = "fasterrcnn_mobilenet_v3_large_320_fpn"
 
@@ -208,6 +216,12 @@ def test_coco_and_yolo_exports_round_trip(cli, photos, small_models, handmade, t
             assert [x, y, x + w, y + h] == pytest.approx(pred["box"], abs=0.02)
             assert (ann["category_id"], ann["score"]) == (pred["index"], pred["score"])
     assert {c["name"] for c in coco["categories"]} == {"person", "car"}
+    # Read back as YOLO tools do: the class id is a line number of labels/classes.txt, and
+    # data.yaml's names agree with it; ids are contiguous (COCO's 80 classes, not 91 slots).
+    names = (out / "labels" / "classes.txt").read_text().splitlines()
+    data = yaml.safe_load((out / "labels" / "data.yaml").read_text())
+    assert len(names) == data["nc"] == 80 and data["names"] == dict(enumerate(names))
+    assert (names[0], names[39], names[79]) == ("person", "bottle", "toothbrush")
     for record in records:
         rel = record["files"]["labels"]
         lines = (out / rel).read_text().splitlines()
@@ -215,12 +229,18 @@ def test_coco_and_yolo_exports_round_trip(cli, photos, small_models, handmade, t
             index, cx, cy, w, h, _score = (float(v) for v in line.split())
             W, H = record["width"], record["height"]
             box = [(cx - w / 2) * W, (cy - h / 2) * H, (cx + w / 2) * W, (cy + h / 2) * H]
-            assert box == pytest.approx(pred["box"], abs=0.01) and int(index) == pred["index"]
+            assert box == pytest.approx(pred["box"], abs=0.01)
+            assert names[int(index)] == pred["label"]
 
 
-def test_yolo_lines_format():
-    text = yolo_lines([Detection("cat", 17, 0.5, [10, 20, 30, 60])], 100, 200)
-    assert text == "17 0.200000 0.200000 0.200000 0.200000 0.500000\n"
+def test_yolo_lines_and_contiguous_ids():
+    names, ids = yolo_classes(["__background__", "person", "N/A", "bottle", "book"])
+    assert names == ["person", "bottle", "book"] and ids == {1: 0, 3: 1, 4: 2}
+    text = yolo_lines([Detection("book", 4, 0.5, [10, 20, 30, 60])], 100, 200, ids)
+    assert text == "2 0.200000 0.200000 0.200000 0.200000 0.500000\n"
+    coco = get_model_weights("fasterrcnn_resnet50_fpn").DEFAULT.meta["categories"]
+    coco_names, coco_ids = yolo_classes(coco)
+    assert len(coco_names) == 80 and coco_ids[44] == 39 and coco_names[39] == "bottle"
 
 
 def test_drawn_box_pixels_are_on_the_box():
