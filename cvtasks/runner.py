@@ -161,7 +161,9 @@ def _run_locked(
     if out is not None:
         with _writing(out):
             write_config(out, spec.name, cfg)
-            out_sink = OutDirSink(out, save_images=cfg.save_images, append=cfg.resume)
+            out_sink = OutDirSink(
+                out, save_images=cfg.save_images, append=cfg.resume, vid_stride=cfg.vid_stride
+            )
     engine = build_engine(
         predictor, items, cfg, keep_images=cfg.save_images and out is not None, done=done
     )

@@ -15,12 +15,11 @@ import sys
 from pathlib import Path, PurePosixPath
 from typing import Any, TextIO
 
-import cv2
-import numpy as np
 from PIL import Image
 
-from cvtasks.io.atomic import atomic_write, safe_join, temp_path_for
+from cvtasks.io.atomic import atomic_write, safe_join
 from cvtasks.io.coco import CocoResults
+from cvtasks.io.video_out import VideoOut, output_rate
 from cvtasks.types import Failure, Frame, Outcome, Result, make_error_record, result_artifacts
 
 RESULTS_FILE = "results.jsonl"
@@ -171,15 +170,18 @@ class StdoutSink:
 class OutDirSink:
     """results.jsonl, errors.jsonl and annotated images/videos under ``--out``."""
 
-    def __init__(self, out: Path, *, save_images: bool, append: bool) -> None:
+    def __init__(
+        self, out: Path, *, save_images: bool, append: bool, vid_stride: int = 1
+    ) -> None:
         self.out = out
         self.save_images = save_images
+        self.vid_stride = vid_stride
         out.mkdir(parents=True, exist_ok=True)
         mode = "a" if append else "w"
         self._results = (out / RESULTS_FILE).open(mode, encoding="utf-8")
         # Failed inputs are retried on --resume, so errors.jsonl always starts afresh.
         self._errors = (out / ERRORS_FILE).open("w", encoding="utf-8")
-        self._video: _VideoOut | None = None
+        self._video: VideoOut | None = None
 
     def save_files(self, frame: Frame, result: Result) -> dict[str, str]:
         """Write the result's artifacts (and the annotated image/video); return their paths."""
@@ -217,7 +219,8 @@ class OutDirSink:
         rel = annotated_video_rel(frame.rel)
         if self._video is None or self._video.source != frame.source:
             self._finish_video()
-            self._video = _VideoOut(frame.source, safe_join(self.out, rel), frame.fps)
+            rate = output_rate(frame.fps, self.vid_stride)
+            self._video = VideoOut(frame.source, safe_join(self.out, rel), rate)
         self._video.write(annotated)
         return rel
 
@@ -260,33 +263,3 @@ def annotated_image_rel(rel: str) -> str:
 def annotated_video_rel(rel: str) -> str:
     """Annotated video path for an input video: same relative path, always ``.mp4``."""
     return PurePosixPath(rel).with_suffix(".mp4").as_posix()
-
-
-class _VideoOut:
-    """An mp4 being written for one source; renamed into place only when complete."""
-
-    def __init__(self, source: str, target: Path, fps: float | None) -> None:
-        self.source = source
-        self.target = target
-        self.fps = fps or 25.0
-        self.tmp = temp_path_for(target)
-        self._writer: cv2.VideoWriter | None = None
-
-    def write(self, rgb: np.ndarray) -> None:
-        if self._writer is None:
-            height, width = rgb.shape[:2]
-            fourcc = cv2.VideoWriter_fourcc(*"mp4v")  # type: ignore[attr-defined]
-            self._writer = cv2.VideoWriter(str(self.tmp), fourcc, self.fps, (width, height))
-        self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-
-    def finish(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            os.replace(self.tmp, self.target)
-        else:
-            self.discard()
-
-    def discard(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-        self.tmp.unlink(missing_ok=True)

@@ -10,8 +10,10 @@ import signal
 import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -259,11 +261,32 @@ def test_video_with_stride_and_annotated_mp4(cli, r18_file, tmp_path):
     records = jsonl(result.stdout)
     assert [r["frame"] for r in records] == [0, 3, 6, 9]
     assert all((r["width"], r["height"]) == (96, 64) for r in records)
-    capture = cv2.VideoCapture(str(out / "clip.mp4"))
-    count = 0
-    while capture.read()[0]:
-        count += 1
-    assert count == 4
+    assert all(r["files"]["annotated"] == "clip.mp4" for r in records)
+    # Read back as a browser would need it: H.264 in yuv420p, index (moov) before the data,
+    # one frame per record, playing at real speed (10 fps source / stride 3).
+    with av.open(str(out / "clip.mp4")) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
+        assert stream.average_rate == Fraction(10, 3)
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+    assert len(frames) == 4 and frames[0].shape == (64, 96, 3)
+    data = (out / "clip.mp4").read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat")
+    assert not list(out.glob(".*tmp*"))
+
+
+def test_odd_sized_video_is_padded_to_even_sides(cli, r18_file, tmp_path):
+    video = tmp_path / "odd.gif"  # a GIF keeps odd sides (an mp4v encoder would round them)
+    frames = [Image.new("RGB", (95, 63), (40 * i, 90, 200)) for i in range(3)]
+    frames[0].save(video, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    out = tmp_path / "out"
+    args = ["classify", video, "-m", "resnet18", "-w", r18_file, "-o", out, "--save-images", "-q"]
+    assert cli(args).exit_code == 0
+    with av.open(str(out / "odd.mp4")) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == (96, 64)
+        assert stream.average_rate == 10 and stream.frames in (0, 3)
+        assert sum(1 for _ in container.decode(stream)) == 3
 
 
 def test_unreadable_video_is_an_item_error(cli, r18_file, photos, tmp_path):
