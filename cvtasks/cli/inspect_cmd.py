@@ -5,8 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -39,7 +38,7 @@ def inspect_cmd(
     parameters and MACs; totals at the bottom. Sizes that do not fit are flagged."""
     from cvtasks.errors import UsageError
     from cvtasks.inspect.build import build_for_inspection, default_input_size
-    from cvtasks.inspect.table import inspect_model
+    from cvtasks.inspect.table import ROW_KEYS, inspect_model
 
     net, resolved = build_for_inspection(model, weights)
     size = input_size or default_input_size(resolved)
@@ -56,7 +55,7 @@ def inspect_cmd(
         print(json.dumps(table.to_dict(), indent=2))
     elif fmt == "jsonl":
         for row in table.rows:
-            print(json.dumps(asdict(row)))
+            print(json.dumps(row.to_dict()))
         print(
             json.dumps(
                 {
@@ -67,13 +66,21 @@ def inspect_cmd(
             )
         )
     elif fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=list(asdict(table.rows[0]).keys()))
-        writer.writeheader()
-        writer.writerows(asdict(r) for r in table.rows)
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(ROW_KEYS)
+        for row in table.rows:  # pairs as HxW; empty cells where a value does not apply
+            writer.writerow([_csv_cell(row, k) for k in ROW_KEYS])
     elif fmt == "table":
         _print_table(table)
     else:
         raise UsageError(f"unknown format '{fmt}': use table, json, jsonl or csv")
+
+
+def _csv_cell(row: Any, key: str) -> str:
+    """CSV cells: ``true``/``false`` for the global flag, an empty rf when it is global."""
+    if key == "global":
+        return "true" if row.global_ else "false"
+    return "" if key == "rf" and row.global_ else str(row.text(key))
 
 
 def _print_table(table: object) -> None:
@@ -100,17 +107,12 @@ def _print_table(table: object) -> None:
         out.add_column(column, justify=justify)  # type: ignore[arg-type]
     for r in table.rows:
         out.add_row(
-            r.name,
-            r.type,
-            r.kernel,
-            r.stride,
-            r.padding,
-            r.output,
-            r.rf,
-            r.jump,
+            *(r.text(k) for k in ("name", "type", "kernel", "stride", "padding", "output")),
+            r.text("rf"),
+            r.text("jump"),
             f"{r.params:,}" if r.params else "",
             f"{r.macs:,}" if r.macs else "",
-            r.note,
+            r.note or "",
         )
     blanks = [""] * 7
     if table.other_macs:

@@ -24,21 +24,52 @@ from cvtasks.inspect.fields import Field, ReceptiveFieldMode
 _WINDOWED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.MaxPool2d, nn.AvgPool2d)
 
 
+Size = int | float | list[int | float]  # one number when height and width agree, else [h, w]
+
+
 @dataclass
 class LayerRow:
-    """One executed layer."""
+    """One executed layer. Numbers are numbers; ``None`` where a value does not apply."""
 
     name: str
     type: str
-    kernel: str = ""
-    stride: str = ""
-    padding: str = ""
-    output: str = ""  # C x H x W (or the output shape without the batch dimension)
-    rf: str = ""  # receptive field "size" or "global"
-    jump: str = ""
+    kernel: Size | None = None
+    stride: Size | None = None
+    padding: Size | str | None = None  # "same"/"valid" for string paddings
+    output: list[int] | None = None  # C, H, W (the output shape without the batch dimension)
+    rf: Size | None = None  # receptive field in input pixels; None when global or unknown
+    global_: bool = False  # every output unit sees the whole input (after global pooling)
+    jump: Size | None = None
     params: int = 0
     macs: int = 0
-    note: str = ""
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row for JSON: ``global_`` is written as ``global``."""
+        data = asdict(self)
+        data["global"] = data.pop("global_")
+        return {k: data[k] for k in ROW_KEYS}
+
+    def text(self, key: str) -> str:
+        """One cell as people read it: ``3``, ``1x7``, ``512x14x14``, ``global``."""
+        if key == "rf" and self.global_:
+            return "global"
+        value = self.to_dict()[key]
+        if value is None:
+            return ""
+        if isinstance(value, list):
+            return "x".join(_number(v) for v in value)
+        return _number(value) if isinstance(value, (int, float)) else str(value)
+
+
+ROW_KEYS = (
+    "name", "type", "kernel", "stride", "padding", "output", "rf", "global", "jump",
+    "params", "macs", "note",
+)  # fmt: skip
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 @dataclass
@@ -64,7 +95,7 @@ class ModelTable:
             "total_params": self.total_params,
             "total_gmacs": round(self.gmacs, 6),
             "other_macs": self.other_macs,
-            "layers": [asdict(r) for r in self.rows],
+            "layers": [r.to_dict() for r in self.rows],
         }
 
 
@@ -95,26 +126,26 @@ def meta_parameters() -> Iterator[None]:
         nn.Module.register_buffer = register_buffer  # type: ignore[method-assign]
 
 
-def _fmt_pair(value: Any) -> str:
+def _pair(value: Any) -> Size | str:
+    """A module's kernel/stride/padding: one number when all sides agree, else a list."""
     if isinstance(value, str):
         return value
-    values = (value,) if isinstance(value, int) else tuple(value)
-    return str(values[0]) if len(set(values)) == 1 else "x".join(str(v) for v in values)
+    values = [value] if isinstance(value, int) else list(value)
+    return values[0] if len(set(values)) == 1 else values
 
 
-def _fmt_field(field_: Field) -> tuple[str, str]:
-    if field_ is None:
-        return "global", ""
-    h, w = field_
-    size = f"{h.size:g}" if h.size == w.size else f"{h.size:g}x{w.size:g}"
-    jump = f"{h.jump:g}" if h.jump == w.jump else f"{h.jump:g}x{w.jump:g}"
-    return size, jump
+def _integral(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
 
 
-def fit_note(module: nn.Module, in_h: int, in_w: int) -> str:
+def _size(h: float, w: float) -> Size:
+    return _integral(h) if h == w else [_integral(h), _integral(w)]
+
+
+def fit_note(module: nn.Module, in_h: int, in_w: int) -> str | None:
     """The lecture's check: does (N - F + 2P) / S + 1 come out whole? PyTorch floors silently."""
     if not isinstance(module, _WINDOWED) or isinstance(module.padding, str):
-        return ""
+        return None
     k = (
         (module.kernel_size,) * 2
         if isinstance(module.kernel_size, int)
@@ -135,7 +166,7 @@ def fit_note(module: nn.Module, in_h: int, in_w: int) -> str:
                 f"{axis}: ({n}-{kk}+2*{pp})/{ss}+1={span / ss + 1:g} "
                 + ("(ceil_mode pads)" if ceil else f"does not fit, last {span % ss} px unused")
             )
-    return "; ".join(notes)
+    return "; ".join(notes) or None
 
 
 def inspect_model(model: nn.Module, name: str, input_size: int, channels: int = 3) -> ModelTable:
@@ -176,12 +207,15 @@ def inspect_model(model: nn.Module, name: str, input_size: int, channels: int = 
         row = LayerRow(name=names.get(id(module), "?"), type=type(module).__name__)
         for attr, key in (("kernel_size", "kernel"), ("stride", "stride"), ("padding", "padding")):
             if isinstance(module, _WINDOWED) and hasattr(module, attr):
-                setattr(row, key, _fmt_pair(getattr(module, attr)))
+                setattr(row, key, _pair(getattr(module, attr)))
         if out is not None:
-            row.output = "x".join(str(v) for v in out.shape[1:])
+            row.output = [int(v) for v in out.shape[1:]]
             known, field_ = rf_mode.field_of(out)
-            if known:
-                row.rf, row.jump = _fmt_field(field_)
+            if known and field_ is None:
+                row.global_ = True
+            elif known and field_ is not None:
+                h, w = field_
+                row.rf, row.jump = _size(h.size, w.size), _size(h.jump, w.jump)
         if id(module) not in seen_params:
             seen_params.add(id(module))
             row.params = sum(p.numel() for p in module.parameters())

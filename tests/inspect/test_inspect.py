@@ -44,22 +44,23 @@ def rows_by_name(table):
 
 def test_known_receptive_fields():
     vgg = rows_by_name(table_of("vgg16"))
-    assert vgg["features.28"][0].rf == "196"  # conv5_3
-    assert vgg["features.30"][0].rf == "212" and vgg["features.30"][0].jump == "32"  # pool5
+    assert vgg["features.28"][0].rf == 196  # conv5_3
+    assert vgg["features.30"][0].rf == 212 and vgg["features.30"][0].jump == 32  # pool5
     alexnet = rows_by_name(table_of("alexnet"))
-    assert alexnet["features.0"][0].rf == "11" and alexnet["features.0"][0].jump == "4"
+    assert alexnet["features.0"][0].rf == 11 and alexnet["features.0"][0].jump == 4
     resnet = rows_by_name(table_of("resnet50"))
-    assert resnet["layer4.2.conv3"][0].rf == "427"
-    assert resnet["fc"][0].rf == "global"
+    assert resnet["layer4.2.conv3"][0].rf == 427
+    assert resnet["fc"][0].rf is None and resnet["fc"][0].global_
+    assert resnet["fc"][0].text("rf") == "global"
 
 
 @pytest.mark.parametrize(("stride", "size", "fits"), [(1, 5, True), (2, 3, True), (3, 2, False)])
 def test_lecture_7x7_input_3x3_filter(stride, size, fits):
     net = nn.Sequential(nn.Conv2d(1, 1, 3, stride=stride))
     (row,) = inspect_model(net, "toy", 7, channels=1).rows
-    assert row.output == f"1x{size}x{size}"
-    assert row.rf == "3" and row.jump == str(stride)
-    assert (row.note == "") == fits
+    assert row.output == [1, size, size]
+    assert row.rf == 3 and row.jump == stride and row.kernel == 3
+    assert (row.note is None) == fits
     if not fits:
         assert "(7-3+2*0)/3+1=2.33333 does not fit, last 1 px unused" in row.note
 
@@ -70,7 +71,7 @@ def test_padding_keeps_size_and_macs_by_hand():
     )
     table = inspect_model(net, "toy", 32)
     first, second = table.rows
-    assert first.output == "8x32x32" and second.output == "4x16x16"
+    assert first.output == [8, 32, 32] and second.output == [4, 16, 16]
     assert first.macs == 8 * 32 * 32 * 3 * 3 * 3
     assert second.macs == 4 * 16 * 16 * 8 * 5 * 5
     assert first.params == 8 * 3 * 9 + 8 and second.params == 4 * 8 * 25
@@ -94,15 +95,15 @@ class TwoPaths(nn.Module):
 
 def test_hand_built_receptive_fields():
     stack = inspect_model(nn.Sequential(nn.Conv2d(3, 3, 3), nn.Conv2d(3, 3, 3)), "toy", 16)
-    assert [(r.rf, r.jump) for r in stack.rows] == [("3", "1"), ("5", "1")]
+    assert [(r.rf, r.jump) for r in stack.rows] == [(3, 1), (5, 1)]
     strided = inspect_model(
         nn.Sequential(nn.Conv2d(3, 3, 3, stride=2), nn.Conv2d(3, 3, 3)), "toy", 17
     )
-    assert [(r.rf, r.jump) for r in strided.rows] == [("3", "2"), ("7", "2")]
+    assert [(r.rf, r.jump) for r in strided.rows] == [(3, 2), (7, 2)]
     rows = rows_by_name(inspect_model(TwoPaths(), "toy", 16))
-    assert rows["shortcut"][0].rf == "1" and rows["b"][0].rf == "5"
-    assert (rows["pool"][0].rf, rows["pool"][0].jump) == ("6", "2")  # 5 + (2-1)*1
-    assert (rows["after"][0].rf, rows["after"][0].jump) == ("10", "2")  # 6 + (3-1)*2
+    assert rows["shortcut"][0].rf == 1 and rows["b"][0].rf == 5
+    assert (rows["pool"][0].rf, rows["pool"][0].jump) == (6, 2)  # 5 + (2-1)*1
+    assert (rows["after"][0].rf, rows["after"][0].jump) == (10, 2)  # 6 + (3-1)*2
 
 
 def test_attention_counted_despite_fast_path():
@@ -118,12 +119,21 @@ def test_cli(cli):
     result = cli(["inspect", "vgg16", "-f", "json"])
     assert result.exit_code == 0
     data = json.loads(result.stdout)
+    layers = {layer["name"]: layer for layer in data["layers"]}
+    assert layers["features.0"] == {
+        "name": "features.0", "type": "Conv2d", "kernel": 3, "stride": 1, "padding": 1,
+        "output": [64, 224, 224], "rf": 3, "global": False, "jump": 1, "params": 1792,
+        "macs": 86704128, "note": None,
+    }  # fmt: skip
+    assert layers["classifier.6"]["rf"] is None and layers["classifier.6"]["global"] is True
+    assert layers["features.30"]["kernel"] == 2 and layers["features.30"]["padding"] == 0
     assert data["total_params"] == 138357544 and data["total_gmacs"] == pytest.approx(
         15.47, abs=0.01
     )
     csv_out = cli(["inspect", "resnet18", "-f", "csv", "--input-size", "64"]).stdout.splitlines()
-    assert csv_out[0].startswith("name,type,kernel,stride,padding,output,rf,jump,params,macs")
+    assert csv_out[0] == "name,type,kernel,stride,padding,output,rf,global,jump,params,macs,note"
     assert any(line.startswith("layer4.1.conv2,Conv2d,3,1,1,512x2x2,") for line in csv_out)
+    assert any(line.startswith("fc,Linear,,,,1000,,true,,") for line in csv_out)
     assert cli(["inspect", "fasterrcnn_resnet50_fpn"]).exit_code == 2
     small = cli(["inspect", "alexnet", "--input-size", "16"])
     assert small.exit_code == 2 and "cannot run on a 16 px input" in small.stderr
@@ -136,4 +146,11 @@ def test_weights_file_sets_the_head(cli, tmp_path):
         json.loads(line)
         for line in cli(["inspect", "resnet18", "-w", weights, "-f", "jsonl"]).stdout.splitlines()
     ]
-    assert next(r for r in rows if r.get("name") == "fc")["output"] == "10"
+    assert next(r for r in rows if r.get("name") == "fc")["output"] == [10]
+
+
+def test_unequal_sides_are_lists():
+    net = nn.Sequential(nn.Conv2d(3, 4, (1, 7), stride=(1, 2), padding=(0, 3)))
+    (row,) = inspect_model(net, "toy", 32).rows
+    assert row.kernel == [1, 7] and row.stride == [1, 2] and row.padding == [0, 3]
+    assert row.rf == [1, 7] and row.jump == [1, 2] and row.text("kernel") == "1x7"
