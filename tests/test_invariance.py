@@ -37,9 +37,15 @@ def _close(a: Any, b: Any, tol: float) -> bool:
     if isinstance(a, float) or isinstance(b, float):
         return isinstance(a, (int, float)) and isinstance(b, (int, float)) and abs(a - b) <= tol
     if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_close(a[k], b[k], tol) for k in a)
+        return (
+            isinstance(b, dict) and a.keys() == b.keys() and all(_close(a[k], b[k], tol) for k in a)
+        )
     if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(_close(x, y, tol) for x, y in zip(a, b))
+        return (
+            isinstance(b, list)
+            and len(a) == len(b)
+            and all(_close(x, y, tol) for x, y in zip(a, b, strict=True))
+        )
     return a == b
 
 
@@ -71,7 +77,9 @@ def soft_r18(tmp_path_factory) -> Path:
 
     torch.manual_seed(3)
     path = tmp_path_factory.mktemp("soft") / "r18_soft.pth"
-    torch.save(with_random_statistics(get_model("resnet18", weights=None), seed=3).state_dict(), path)
+    torch.save(
+        with_random_statistics(get_model("resnet18", weights=None), seed=3).state_dict(), path
+    )
     return path
 
 
@@ -109,17 +117,25 @@ def classify_reference(classify_base, tmp_path_factory) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("option", sorted(OUTPUT_VARIANTS))
-def test_output_options_leave_records_identical(cli, tmp_path, classify_base, classify_reference, option):
-    assert run(cli, tmp_path, [*classify_base, *OUTPUT_VARIANTS[option]], option) == classify_reference
+def test_output_options_leave_records_identical(
+    cli, tmp_path, classify_base, classify_reference, option
+):
+    assert (
+        run(cli, tmp_path, [*classify_base, *OUTPUT_VARIANTS[option]], option) == classify_reference
+    )
 
 
 @pytest.mark.parametrize("option", sorted(SPEED_VARIANTS))
-def test_speed_options_leave_records_equal_to_rounding(cli, tmp_path, classify_base, classify_reference, option):
+def test_speed_options_leave_records_equal_to_rounding(
+    cli, tmp_path, classify_base, classify_reference, option
+):
     records = run(cli, tmp_path, [*classify_base, *SPEED_VARIANTS[option]], option)
     assert _close(records, classify_reference, 1e-5), (records, classify_reference)
 
 
-def test_stdout_formats_and_quiet_carry_the_same_records(cli, tmp_path, classify_base, classify_reference):
+def test_stdout_formats_and_quiet_carry_the_same_records(
+    cli, tmp_path, classify_base, classify_reference
+):
     """format / out / quiet: what stdout shows equals results.jsonl in every format."""
     bare = cli([*classify_base, "-f", "jsonl"])  # no --out, no -q
     assert [_strip(json.loads(line)) for line in bare.stdout.splitlines()] == classify_reference
@@ -138,7 +154,9 @@ def test_stdout_formats_and_quiet_carry_the_same_records(cli, tmp_path, classify
     assert flat == expected
 
 
-def test_resume_completes_to_the_same_records(cli, tmp_path, classify_base, classify_reference, images):
+def test_resume_completes_to_the_same_records(
+    cli, tmp_path, classify_base, classify_reference, images
+):
     out = tmp_path / "resumed"
     first = cli([*classify_base[:1], images[0], *classify_base[1 + len(images) :], "-o", out, "-q"])
     assert first.exit_code == 0

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from cvtasks.inspect.fields import Field, ReceptiveFieldMode
+from cvtasks.inspect.fields import ReceptiveFieldMode
 
 _WINDOWED = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.MaxPool2d, nn.AvgPool2d)
 

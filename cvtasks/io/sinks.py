@@ -48,21 +48,45 @@ def dumps(record: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- stdout
 
 
-def _cell(value: Any) -> Any:
-    """A CSV cell: scalars as they are, anything nested as JSON."""
-    return value if isinstance(value, (str, int, float, type(None))) else json.dumps(value)
+_BOX_KEYS = frozenset({"box", "crop", "min_box"})  # [x1, y1, x2, y2] in pixels
+_JSON_KEYS = frozenset({"mask", "polygons"})  # masks stay one JSON cell
+_CORNERS = ("x1", "y1", "x2", "y2")
+
+
+def _flatten(key: str, value: Any, row: dict[str, Any], prefix: str = "") -> None:
+    """Spread one value over CSV columns: boxes as x1,y1,x2,y2, keypoints as name_x, name_y,
+    name_score, mappings as prefix_key, masks (and other lists) as JSON."""
+    name = f"{prefix}{key}"
+    if (key in _JSON_KEYS and not prefix) or (isinstance(value, list) and key not in _BOX_KEYS):
+        row[name] = json.dumps(value)
+    elif key in _BOX_KEYS and isinstance(value, list) and len(value) == 4:
+        box_prefix = "" if key == "box" else f"{name}_"
+        row.update({f"{box_prefix}{c}": v for c, v in zip(_CORNERS, value, strict=True)})
+    elif key == "keypoints" and isinstance(value, dict):
+        for point, (x, y, score) in value.items():
+            row.update({f"{point}_x": x, f"{point}_y": y, f"{point}_score": score})
+    elif isinstance(value, dict):
+        for inner, item in value.items():
+            _flatten(str(inner), item, row, f"{name}_")
+    else:
+        row[name] = value
+
+
+def _flat(mapping: dict[str, Any], skip: str = "") -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if key != skip:
+            _flatten(key, value, row)
+    return row
 
 
 def flatten_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """CSV rows for a record: one per prediction (with its rank), nested values as JSON."""
-    base = {k: _cell(v) for k, v in record.items() if k != "predictions"}
+    """CSV rows for a record: one per prediction (with its rank), one column per number."""
+    base = _flat(record, skip="predictions")
     predictions = record.get("predictions") or []
     if not predictions:
         return [base]
-    return [
-        dict(base, rank=rank, **{k: _cell(v) for k, v in pred.items()})
-        for rank, pred in enumerate(predictions, start=1)
-    ]
+    return [{**base, "rank": rank, **_flat(pred)} for rank, pred in enumerate(predictions, start=1)]
 
 
 class StdoutSink:
@@ -170,9 +194,7 @@ class StdoutSink:
 class OutDirSink:
     """results.jsonl, errors.jsonl and annotated images/videos under ``--out``."""
 
-    def __init__(
-        self, out: Path, *, save_images: bool, append: bool, vid_stride: int = 1
-    ) -> None:
+    def __init__(self, out: Path, *, save_images: bool, append: bool, vid_stride: int = 1) -> None:
         self.out = out
         self.save_images = save_images
         self.vid_stride = vid_stride

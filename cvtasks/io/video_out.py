@@ -3,6 +3,7 @@ front (``+faststart``), written with PyAV into a temp file renamed into place wh
 
 from __future__ import annotations
 
+import contextlib
 import os
 from fractions import Fraction
 from pathlib import Path
@@ -83,9 +84,7 @@ class VideoOut:
     def discard(self) -> None:
         """Drop a video that cannot be completed (interrupted run)."""
         if self._container is not None:
-            try:
+            with contextlib.suppress(Exception):  # a half-written stream may refuse to close
                 self._container.close()
-            except Exception:  # a half-written stream may refuse to close cleanly
-                pass
             self._container = None
         self.tmp.unlink(missing_ok=True)

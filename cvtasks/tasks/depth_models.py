@@ -195,16 +195,18 @@ def shipped_architecture(model: DepthModel) -> tuple[Any, Any]:
     size, version, max_depth = model.arch
     hidden, layers, heads = _DINOV2[size]
     fusion, neck, v1_out, v2_out = _DEPTH_ANYTHING_HEADS[size]
+    # out_indices is a keyword Dinov2Config accepts but does not declare (mypy would refuse it).
+    backbone_outputs: dict[str, Any] = {"out_indices": v2_out if version == 2 else v1_out}
     backbone = Dinov2Config(
         hidden_size=hidden,
         num_hidden_layers=layers,
         num_attention_heads=heads,
-        intermediate_size=4 * hidden,
+        mlp_ratio=4,
         image_size=518,
         patch_size=14,
-        out_indices=v2_out if version == 2 else v1_out,
         apply_layernorm=True,
         reshape_hidden_states=False,
+        **backbone_outputs,
     )
     config = DepthAnythingConfig(
         backbone_config=backbone,

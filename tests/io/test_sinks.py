@@ -38,9 +38,44 @@ class Boxes:
 
 def test_flatten_rows():
     rows = flatten_rows(
-        {"source": "a.jpg", "frame": None, "predictions": [{"label": "x", "box": [1, 2]}]}
+        {"source": "a.jpg", "frame": None, "predictions": [{"label": "x", "box": [1, 2, 3, 4]}]}
     )
-    assert rows == [{"source": "a.jpg", "frame": None, "rank": 1, "label": "x", "box": "[1, 2]"}]
+    assert rows == [
+        {
+            "source": "a.jpg",
+            "frame": None,
+            "rank": 1,
+            "label": "x",
+            "x1": 1,
+            "y1": 2,
+            "x2": 3,
+            "y2": 4,
+        }
+    ]
+    person = {
+        "label": "person",
+        "box": [0, 0, 5, 5],
+        "keypoints": {"nose": [1.5, 2.5, 0.9], "left_eye": [1, 2, 0.1]},
+        "mask": {"size": [5, 5], "counts": "abc"},
+    }
+    (row,) = flatten_rows(
+        {
+            "source": "b.jpg",
+            "stats": {"min": 0.1, "max": 2},
+            "crop": [1, 2, 3, 4],
+            "files": {"mask": "masks/b.png"},
+            "predictions": [person],
+        }
+    )
+    assert row["stats_min"] == 0.1 and row["stats_max"] == 2 and row["files_mask"] == "masks/b.png"
+    assert (row["crop_x1"], row["crop_y2"]) == (1, 4)
+    assert (row["nose_x"], row["nose_y"], row["nose_score"], row["left_eye_score"]) == (
+        1.5,
+        2.5,
+        0.9,
+        0.1,
+    )
+    assert json.loads(row["mask"]) == person["mask"] and "keypoints" not in row
 
 
 def test_csv_header_waits_for_a_record_with_predictions():
@@ -62,7 +97,7 @@ def test_csv_header_waits_for_a_record_with_predictions():
         "height",
         "rank",
     ]
-    assert "box" in lines[0] and len(lines) == 4 and lines[1].startswith("empty.jpg")
+    assert "x1,y1,x2,y2" in lines[0] and len(lines) == 4 and lines[1].startswith("empty.jpg")
 
 
 def test_output_names():

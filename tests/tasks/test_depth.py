@@ -211,7 +211,10 @@ def test_weights_none_builds_the_shipped_architecture_offline(cli, photos, tmp_p
     result = cli(["depth", small, "-w", "none", "-f", "jsonl", "-q"])
     assert result.exit_code == 0, result.stderr
     record = json.loads(result.stdout)
-    assert record["depth_type"] == "relative_inverse" and (record["width"], record["height"]) == (140, 210)
+    assert record["depth_type"] == "relative_inverse" and (record["width"], record["height"]) == (
+        140,
+        210,
+    )
     assert "random weights" in result.stderr
     other = cli(["depth", small, "-m", "dpt-large", "-w", "none", "-q"])
     assert other.exit_code == 3 and "cvtasks models pull dpt-large" in other.stderr
