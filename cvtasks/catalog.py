@@ -78,7 +78,7 @@ def list_models(task: str | None = None) -> list[ModelRow]:
     specs = [TASKS[task]] if task else list(TASKS.values())
     rows = []
     for spec in specs:
-        if spec.name == "explain":  # explains the classifiers listed under classify
+        if spec.name == "explain" and task is None:  # its models are classify's: listed once
             continue
         make = _transformers_row if spec.model_source == "transformers" else _torchvision_row
         rows += [make(name, spec.name) for name in spec.model_names()]
@@ -143,9 +143,9 @@ def model_info(model: str) -> dict[str, Any]:
                 "metrics": meta.get("_metrics"),
                 "min_size": meta.get("min_size"),
                 "categories": len(meta.get("categories") or []),
-                "transforms": repr(member.transforms()).replace("\n", " "),
+                "transforms": " ".join(repr(member.transforms()).split()),
                 "recipe": meta.get("recipe"),
-                "license": meta.get("license", "see torchvision's model docs"),
+                "licence": meta.get("license", "see torchvision's model docs"),
             }
         )
     return {"name": model, "task": spec.name, "weights": entries}

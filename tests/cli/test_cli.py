@@ -375,6 +375,14 @@ def test_models_list_info_pull(cli):
         "ResNet50_Weights.IMAGENET1K_V1",
         "ResNet50_Weights.IMAGENET1K_V2",
     }
+    assert all("licence" in w and "license" not in w for w in info["weights"])
+    assert all("  " not in w["transforms"] for w in info["weights"])
+    assert "licence" in listed[0]
+    explain = jsonl(cli(["models", "list", "--task", "explain", "-f", "jsonl"]).stdout)
+    assert {r["name"] for r in explain} == {r["name"] for r in listed}
+    assert {r["task"] for r in explain} == {"explain"}
+    everything = jsonl(cli(["models", "list", "-f", "jsonl"]).stdout)
+    assert sum(r["name"] == "resnet18" for r in everything) == 1
     assert cli(["models", "info", "resnet5"]).exit_code == 2
     pulled = cli(["models", "pull", "resnet18"])
     assert pulled.exit_code == 3 and "cvtasks models pull resnet18" in pulled.stderr
