@@ -436,7 +436,14 @@ def build_config(cls: type[C], layers: Iterable[tuple[str, Mapping[str, Any]]]) 
     values: dict[str, Any] = {}
     for origin, data in layers:
         values.update(validate_layer(cls, data, origin))
-    return cls(**values)
+    cfg = cls(**values)
+    cfg.__dict__["_given"] = frozenset(values)  # not a field: never dumped or compared
+    return cfg
+
+
+def is_given(cfg: BaseConfig, key: str) -> bool:
+    """Whether ``key`` was set by a config file, ``--set`` or an option (not a default)."""
+    return key in cfg.__dict__.get("_given", frozenset())
 
 
 def result_affecting(cfg: BaseConfig) -> dict[str, Any]:

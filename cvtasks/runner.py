@@ -51,6 +51,26 @@ def default_format(stream: TextIO) -> str:
         return "jsonl"
 
 
+def usage_line(spec: TaskSpec) -> str:
+    """The command's synopsis, for errors about missing arguments."""
+    positional = "".join(f" {name.upper()}" for name in spec.positional)
+    return f"usage: cvtasks {spec.name}{positional} [OPTIONS] INPUTS..."
+
+
+def check_run_options(spec: TaskSpec, cfg: BaseConfig) -> None:
+    """Usage errors that need no file system: missing inputs, output options without --out."""
+    if not cfg.inputs:
+        raise UsageError(
+            f"no inputs given: pass images, folders, globs, @list.txt, '-' (paths on stdin) or "
+            f"videos\n{usage_line(spec)}   (see cvtasks {spec.name} --help)"
+        )
+    if cfg.out is None:
+        for key in ("save_images", "save_txt"):
+            if getattr(cfg, key, False):
+                flag = "--" + key.replace("_", "-")
+                raise UsageError(f"{flag} writes files under --out: pass -o DIR as well")
+
+
 def collect_inputs(cfg: BaseConfig, stdin: TextIO | None = None) -> list[InputItem]:
     """Expand ``cfg.inputs`` (usage error before any model loads), excluding ``--out``."""
     exclude = Path(cfg.out) if cfg.out else None
@@ -131,6 +151,7 @@ def run_task(
     t_start = time.perf_counter()
     out_stream = stdout if stdout is not None else sys.stdout
     console = Console(file=stderr if stderr is not None else sys.stderr)
+    check_run_options(spec, cfg)
     items = collect_inputs(cfg, stdin)
     out = Path(cfg.out) if cfg.out else None
     if out is not None and out.exists() and not out.is_dir():

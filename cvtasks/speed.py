@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 
 import torch
 from torch import nn
@@ -46,3 +47,10 @@ def forward_copy(model: nn.Module) -> nn.Module:
     channels_last = is_channels_last(model)
     folded = fold_batchnorm(copy.deepcopy(model))
     return folded.to(memory_format=torch.channels_last) if channels_last else folded
+
+
+def silence_cuda_home_notice() -> None:
+    """``torch.compile`` imports ``torch.utils.cpp_extension``, which logs "No CUDA runtime is
+    found, using CUDA_HOME=..." on CPU-only machines with a CUDA build of torch: noise there."""
+    if not torch.cuda.is_available():
+        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)

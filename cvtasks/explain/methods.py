@@ -157,6 +157,11 @@ def check_method(method: str, opts: MethodOptions) -> None:
     """Refuse an unknown method and impossible combinations of options (usage errors)."""
     if method not in METHODS:
         raise UsageError(f"unknown method '{method}': choose one of {', '.join(METHODS)}")
+    if method == "occlusion" and opts.stride > opts.window:
+        raise UsageError(
+            f"--stride {opts.stride} is larger than --window {opts.window}: the pixels between "
+            "windows would never be occluded; use a stride of at most the window"
+        )
     if opts.channel is not None:
         if method not in NEURON_METHODS:
             methods = " or ".join(NEURON_METHODS)
@@ -260,11 +265,19 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
     return (starts + (counts - 1) / 2.0)[inverse.ravel()]
 
 
-def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman's rank correlation of two maps of equal shape (ties get average ranks)."""
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Spearman's rank correlation of two maps of equal shape (ties get average ranks);
+    None when either map is constant (the coefficient is undefined, not 0)."""
     ra = _average_ranks(a.ravel().astype(np.float64))
     rb = _average_ranks(b.ravel().astype(np.float64))
     ra -= ra.mean()
     rb -= rb.mean()
     denominator = float(np.sqrt((ra**2).sum() * (rb**2).sum()))
-    return float((ra * rb).sum() / denominator) if denominator else 0.0
+    return float((ra * rb).sum() / denominator) if denominator else None
+
+
+def sanity_map(attribution: Attribution) -> np.ndarray:
+    """The map the randomisation check compares: what the method computed at its own
+    resolution (Grad-CAM's h x w cells, occlusion's grid of windows), not upsampled pixels."""
+    raw = attribution.raw
+    return raw if raw.ndim == 2 else attribution.heat

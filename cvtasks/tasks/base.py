@@ -14,7 +14,7 @@ from PIL import Image
 from cvtasks.config import BaseConfig
 from cvtasks.errors import UsageError
 from cvtasks.log import warn
-from cvtasks.speed import fold_batchnorm
+from cvtasks.speed import fold_batchnorm, silence_cuda_home_notice
 from cvtasks.types import Frame, Result
 from cvtasks.weights import ResolvedWeights
 
@@ -99,6 +99,7 @@ class Predictor(ABC):
         this machine cannot compile (e.g. no C++ compiler)."""
         if not getattr(self.cfg, "compile", False):
             return model
+        silence_cuda_home_notice()
         try:
             compiled: torch.nn.Module = torch.compile(model)  # type: ignore[assignment]
         except Exception as exc:  # compilation backends fail in many ways

@@ -20,6 +20,7 @@ from PIL import Image
 
 from cvtasks.config import suggest
 from cvtasks.errors import UsageError
+from cvtasks.log import warn
 from cvtasks.explain.layers import default_layer, get_layer
 from cvtasks.explain.methods import (
     LAYER_METHODS,
@@ -29,6 +30,7 @@ from cvtasks.explain.methods import (
     check_method,
     randomized_copy,
     rank_correlation,
+    sanity_map,
 )
 from cvtasks.render.heatmap import colorize, normalise, overlay, panel, place_in_image
 from cvtasks.speed import forward_copy
@@ -80,7 +82,13 @@ def crop_box(transforms: Any, width: int, height: int) -> tuple[int, int, int, i
 
 def parse_target(target: str, labels: Sequence[str]) -> int:
     """A class given by index or (case-insensitive) name; unknown names get a suggestion."""
-    if target.isdigit() and int(target) < len(labels):
+    lowered_exact = {label.lower() for label in labels}
+    if target.isdigit() and target.lower() not in lowered_exact:
+        if int(target) >= len(labels):
+            raise UsageError(
+                f"--target {target}: class index out of range 0-{len(labels) - 1} "
+                f"(the model has {len(labels)} classes)"
+            )
         return int(target)
     lowered = {label.lower(): i for i, label in enumerate(labels)}
     if target.lower() in lowered:
@@ -103,6 +111,37 @@ def input_to_original(
 
 
 @dataclass
+class Sanity:
+    """The model-randomisation check over several re-initialisations: the rank correlation of
+    the map with each randomised model's map (None where a map was constant)."""
+
+    values: list[float | None]
+
+    @property
+    def defined(self) -> list[float]:
+        return [v for v in self.values if v is not None]
+
+    @property
+    def mean(self) -> float | None:
+        return float(np.mean(self.defined)) if self.defined else None
+
+    def to_record(self) -> dict[str, Any]:
+        defined = self.defined
+        return {
+            "sanity_rank_corr": round(self.mean, 4) if self.mean is not None else None,
+            "sanity_rank_corr_range": (
+                [round(min(defined), 4), round(max(defined), 4)] if defined else None
+            ),
+            "sanity_runs": len(self.values),
+        }
+
+    def caption(self) -> str:
+        if self.mean is None:
+            return " | sanity: undefined (constant map)"
+        return f" | sanity rank corr {self.mean:.2f} ({min(self.defined):.2f} to {max(self.defined):.2f})"
+
+
+@dataclass
 class TargetExplanation:
     """One explained target: a class (or a unit) and the method's maps."""
 
@@ -111,7 +150,7 @@ class TargetExplanation:
     score: float  # the class probability (or the unit's activation)
     rank: int | None  # the class's rank among the model's predictions (1 = top)
     attribution: Attribution
-    sanity: float | None = None
+    sanity: Sanity | None = None
 
     def to_record(self, to_original: Callable[[Sequence[float]], list[int]]) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -126,7 +165,7 @@ class TargetExplanation:
             record["min_score"] = round(extra["min_score"], 6)
             record["min_box"] = to_original(extra["min_box"])
         if self.sanity is not None:
-            record["sanity_rank_corr"] = round(self.sanity, 4)
+            record.update(self.sanity.to_record())
         return record
 
 
@@ -189,7 +228,7 @@ class ExplainResult:
             if self.layer:
                 title += f" (layer {self.layer})"
         if target.sanity is not None:
-            title += f" | sanity rank corr {target.sanity:.2f}"
+            title += target.sanity.caption()
         middle = colorize(np.nan_to_num(np.clip(middle_map, 0, 1)), self.colormap)
         middle[~np.isfinite(middle_map)] = (middle[~np.isfinite(middle_map)] * 0.3).astype(np.uint8)
         return panel(
@@ -243,7 +282,7 @@ class ExplainPredictor(Predictor):
         self._check_method(cfg)
         self.fixed_target = self._parse_target(cfg.target)
         self.method_model = self._for_method(self.model)
-        self._random_model: torch.nn.Module | None = None
+        self._random_models: list[torch.nn.Module] = []
 
     def _for_method(self, model: torch.nn.Module) -> torch.nn.Module:
         """What the method runs on: occlusion only runs forwards, so with ``--fold-bn`` it gets a
@@ -256,6 +295,11 @@ class ExplainPredictor(Predictor):
     def _check_method(self, cfg: ExplainConfig) -> None:
         """Refuse impossible combinations and resolve the layer before any image is read."""
         check_method(cfg.method, self.options)
+        side = min(getattr(self.transforms, "crop_size", None) or [cfg.window])
+        if cfg.method == "occlusion" and cfg.window > side:
+            warn(
+                f"--window {cfg.window} is larger than the {side} px model input: clamped to {side}"
+            )
         if cfg.method in LAYER_METHODS:
             self.options.layer = cfg.layer or default_layer(cfg.model, self.model)
         if self.options.layer is not None:
@@ -304,14 +348,29 @@ class ExplainPredictor(Predictor):
             )
         return explained
 
-    def _sanity(self, x: torch.Tensor, target: int, attr: Attribution) -> float:
+    def _sanity(self, x: torch.Tensor, target: int, attr: Attribution) -> Sanity:
+        """Adebayo et al. 2018 over ``--sanity-runs`` re-initialisations (made once per run),
+        on the method's own map; a constant map gives None for that run, with a warning."""
         assert isinstance(self.cfg, ExplainConfig)
-        if self._random_model is None:
-            self._random_model = self._for_method(randomized_copy(self.model))
-        random_attr = attribute(
-            self.cfg.method, self._random_model, x, target, self.options, self.cfg.model
-        )
-        return rank_correlation(attr.heat, random_attr.heat)
+        if not self._random_models:
+            self._random_models = [
+                self._for_method(randomized_copy(self.model, seed=seed))
+                for seed in range(self.cfg.sanity_runs)
+            ]
+        values: list[float | None] = []
+        for random_model in self._random_models:
+            random_attr = attribute(
+                self.cfg.method, random_model, x, target, self.options, self.cfg.model
+            )
+            values.append(rank_correlation(sanity_map(attr), sanity_map(random_attr)))
+        if None in values:
+            constant = float(np.ptp(sanity_map(attr))) == 0.0
+            which = "the map" if constant else f"{values.count(None)} of {len(values)} random maps"
+            warn(
+                f"--sanity: {which} for {self.labels[target]} is constant, so the rank "
+                "correlation is undefined (recorded as null, not as a pass)"
+            )
+        return Sanity(values)
 
     def postprocess(
         self, outputs: Sequence[list[TargetExplanation]], frames: Sequence[Frame]

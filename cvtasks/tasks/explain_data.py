@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from cvtasks.config import is_given
 from cvtasks.errors import UsageError
 from cvtasks.explain import visualize as viz
 from cvtasks.explain.layers import captured, get_layer, spatial_layers
@@ -496,6 +497,11 @@ def run_model_level(cfg: ExplainConfig) -> Any:
         if len(cfg.inputs) > 1 or Path(cfg.inputs[0]).exists():
             raise UsageError(
                 f"{cfg.method} takes no images: `cvtasks explain {cfg.method} MODEL` or -m MODEL"
+            )
+        if is_given(cfg, "model") and cfg.model != cfg.inputs[0]:
+            raise UsageError(
+                f"two models named: {cfg.inputs[0]} (argument) and {cfg.model} (-m/--model); "
+                "give one"
             )
         cfg.model = cfg.inputs[0]
     if cfg.out is None:

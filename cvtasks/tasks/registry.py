@@ -218,6 +218,14 @@ class ExplainConfig(BaseConfig):
         "correlation (Adebayo et al. 2018: a faithful method gives a low one).",
         panel="Task",
     )
+    sanity_runs: int = option(
+        3,
+        "--sanity: how many re-initialised copies of the model (seeds 0..N-1); the record "
+        "gives the mean rank correlation and its range.",
+        minimum=1,
+        maximum=20,
+        panel="Task",
+    )
     colormap: str = option(
         "turbo",
         "Heatmap colours.",

@@ -158,6 +158,7 @@ def test_out_dir_bad_inputs_and_exit_1(cli, photos, r18_file, tmp_path):
     assert all(e["error"] for e in errors)
     annotated = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert annotated == [
+        ".cvtasks.lock",
         "config.yaml",
         "errors.jsonl",
         "in/cup.png",
@@ -401,3 +402,32 @@ def test_pull_uses_cache_when_present(cli, r18_file):
         assert next(r for r in listed if r["name"] == "resnet18")["cached"] is True
     finally:
         os.unlink(target)
+
+
+def test_say_it_instead_of_ignoring_it(cli, photos, r18_file):
+    base = ["classify", photos["coffee"], "-m", "resnet18", "-w", r18_file, "-q"]
+    no_out = cli([*base, "--save-images"])
+    assert no_out.exit_code == 2 and "--save-images writes files under --out" in no_out.stderr
+    txt = cli(["detect", photos["coffee"], "--save-txt", "-q"])
+    assert txt.exit_code == 2 and "--save-txt writes files under --out" in txt.stderr
+    bare = cli(["classify"])
+    assert bare.exit_code == 2 and "no inputs given" in bare.stderr
+    assert "usage: cvtasks classify [OPTIONS] INPUTS..." in bare.stderr
+    explain = cli(["explain", "gradcam"])
+    assert "usage: cvtasks explain METHOD [OPTIONS] INPUTS..." in explain.stderr
+
+
+def test_compile_notice_about_cuda_home_is_silenced():
+    """torch's "No CUDA runtime is found" log line is printed when cpp_extension is imported
+    on a CPU machine; --compile silences it first. A child process shows the difference."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("the notice appears only without CUDA")
+    code = "import torch, logging{}\nimport torch.utils.cpp_extension"
+    silenced = "; from cvtasks.speed import silence_cuda_home_notice; silence_cuda_home_notice()"
+    loud = subprocess.run([sys.executable, "-c", code.format("")], capture_output=True, text=True)
+    quiet = subprocess.run([sys.executable, "-c", code.format(silenced)], capture_output=True, text=True)
+    if "No CUDA runtime is found" not in loud.stderr:
+        pytest.skip("this torch build prints no CUDA_HOME notice")
+    assert quiet.returncode == 0 and "No CUDA runtime is found" not in quiet.stderr

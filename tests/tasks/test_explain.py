@@ -214,3 +214,55 @@ def test_occlusion_runs_on_a_folded_copy_made_once(photos, r18_file, fold):
     grad = ExplainConfig(model="resnet18", weights=str(r18_file), method="gradcam", fold_bn=fold)
     gradcam = ExplainPredictor(grad, torch.device("cpu"))
     assert gradcam.method_model is gradcam.model  # gradient methods keep their hooks' modules
+
+
+def test_target_index_out_of_range_names_the_range(cli, photos, tmp_path):
+    torch.save(get_model("resnet18", weights=None, num_classes=2).state_dict(), tmp_path / "two.pth")
+    (tmp_path / "labels.txt").write_text("real\nfake\n")
+    base = ["explain", "saliency", photos["coffee"], "-m", "resnet18", "-w", tmp_path / "two.pth"]
+    result = cli([*base, "--labels", tmp_path / "labels.txt", "--target", "5", "-q"])
+    assert result.exit_code == 2
+    assert "class index out of range 0-1 (the model has 2 classes)" in result.stderr
+
+
+def test_occlusion_stride_beyond_window_and_oversized_window(cli, photos, r18_file, tmp_path):
+    base = ["explain", "occlusion", photos["coffee"], "-m", "resnet18", "-w", r18_file, "-q"]
+    gaps = cli([*base, "--window", "16", "--stride", "32"])
+    assert gaps.exit_code == 2 and "--stride 32 is larger than --window 16" in gaps.stderr
+    clamped = cli([*base, "--window", "300", "--stride", "300", "-f", "jsonl"])
+    assert clamped.exit_code == 0
+    assert "--window 300 is larger than the 224 px model input: clamped to 224" in clamped.stderr
+
+
+def test_model_level_methods_refuse_two_model_names(cli, tmp_path):
+    result = cli(["explain", "filters", "resnet18", "-m", "resnet50", "-o", tmp_path, "-w", "none"])
+    assert result.exit_code == 2 and "two models named: resnet18 (argument) and resnet50" in result.stderr
+
+
+def test_sanity_over_several_runs_on_the_raw_map(cli, photos, r18_file):
+    base = ["explain", "gradcam", photos["chelsea"], "-m", "resnet18", "-w", r18_file]
+    result = cli([*base, "--sanity", "--sanity-runs", "2", "-f", "jsonl", "-q"])
+    assert result.exit_code == 0, result.stderr
+    (pred,) = jsonl(result.stdout)[0]["predictions"]
+    low, high = pred["sanity_rank_corr_range"]
+    assert pred["sanity_runs"] == 2 and low <= pred["sanity_rank_corr"] <= high
+
+
+def test_sanity_of_a_constant_map_is_null_with_a_warning(photos, r18_file, capsys):
+    from cvtasks.explain.methods import Attribution, sanity_map
+    from cvtasks.tasks.explain import ExplainPredictor
+    from cvtasks.tasks.registry import ExplainConfig
+
+    cfg = ExplainConfig(model="resnet18", weights=str(r18_file), method="gradcam", sanity=True)
+    predictor = ExplainPredictor(cfg, torch.device("cpu"))
+    x = predictor.transforms(Image.open(photos["chelsea"]).convert("RGB")).unsqueeze(0)
+    flat = Attribution(np.zeros((224, 224), np.float32), np.zeros((7, 7), np.float32))
+    assert sanity_map(flat).shape == (7, 7)  # Grad-CAM's cells, not 50,176 upsampled pixels
+    sanity = predictor._sanity(x, 3, flat)
+    assert sanity.values == [None, None, None]
+    assert sanity.to_record() == {
+        "sanity_rank_corr": None,
+        "sanity_rank_corr_range": None,
+        "sanity_runs": 3,
+    }
+    assert "is constant, so the rank correlation is undefined" in capsys.readouterr().err
