@@ -111,10 +111,14 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: int, opts: MethodOption
     for (y, x0), p in zip(positions, probs.tolist(), strict=True):
         drop[y : y + window, x0 : x0 + window] += p0 - p
         count[y : y + window, x0 : x0 + window] += 1
-    heat = (drop / np.maximum(count, 1)).astype(np.float32)
+    # The mean drop over the windows covering each pixel: Captum's occlusion attribution, where
+    # the windows tile the input (Captum cuts a last partial window; here it is shifted flush).
+    mean_drop = (drop / np.maximum(count, 1)).astype(np.float32)
+    heat = np.clip(mean_drop, 0, None)
     worst = int(np.argmin(prob_map))
     wy, wx = positions[worst]
     extra = {
+        "drop": mean_drop,
         "probability_map": prob_map,
         "window_starts": (ys, xs),
         "window": window,
@@ -122,7 +126,7 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: int, opts: MethodOption
         "min_score": float(prob_map.flat[worst]),
         "min_box": [wx, wy, wx + window, wy + window],
     }
-    return Attribution(np.clip(heat, 0, None), prob_map, extra)
+    return Attribution(heat, prob_map, extra)
 
 
 def _channel_max(attr: torch.Tensor, absolute: bool = True) -> np.ndarray:

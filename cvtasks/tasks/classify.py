@@ -51,7 +51,8 @@ class ClassifyResult:
         return {"predictions": [asdict(p) for p in self.predictions]}
 
     def summary(self) -> str:
-        return ", ".join(f"{p.label} {p.score:.3f}" for p in self.predictions[:3])
+        """Every one of the top-k classes, one per line of the table cell."""
+        return "\n".join(f"{p.label} {p.score:.3f}" for p in self.predictions)
 
     def annotate(self, image: np.ndarray) -> np.ndarray:
         lines = [f"{p.label}  {p.score:.2f}" for p in self.predictions]

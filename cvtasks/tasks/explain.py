@@ -241,6 +241,8 @@ class ExplainResult:
         )
 
     def artifacts(self) -> list[Artifact]:
+        """Per explained target, numbered by its rank among the explained targets (1 = the
+        first explained: the top class, or --target): panel PNG, raw map, occlusion's drop."""
         files = []
         for number, target in enumerate(self.targets, start=1):
             suffix = f".{self.method}.{number}"
@@ -254,6 +256,13 @@ class ExplainResult:
 
             files.append(Artifact(f"panel_{number}", "explain", suffix + ".png", write_panel))
             files.append(Artifact(f"raw_{number}", "explain", suffix + ".npy", write_raw))
+            if "drop" in target.attribution.extra:
+
+                def write_drop(path: Path, target: TargetExplanation = target) -> None:
+                    with path.open("wb") as handle:
+                        np.save(handle, target.attribution.extra["drop"])
+
+                files.append(Artifact(f"drop_{number}", "explain", suffix + ".drop.npy", write_drop))
         return files
 
 

@@ -113,6 +113,11 @@ def test_formats(cli, photos, r18_file):
     assert float(rows[0]["score"]) == pytest.approx(as_json[0]["predictions"][0]["score"])
     table = cli([*base, "-f", "table"]).stdout
     assert "chelsea.jpg" in table and as_json[0]["predictions"][0]["label"] in table
+    five = json.loads(cli([*base, "--top-k", "5", "-f", "json"]).stdout)
+    wide = cli([*base, "--top-k", "5", "-f", "table"]).stdout
+    for record in five:  # every one of the k classes is shown, not the first three
+        for pred in record["predictions"]:
+            assert f"{pred['score']:.3f}" in wide and pred["label"][:10] in wide
 
 
 def test_default_format_is_jsonl_when_piped(photos, r18_file):

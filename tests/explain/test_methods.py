@@ -224,3 +224,14 @@ def test_occlusion_heat_equals_captum_occlusion():
     np.testing.assert_allclose(
         ours.heat, np.clip(theirs[0, 0].detach().numpy(), 0, None), atol=1e-6
     )
+    # The saved per-pixel drop is Captum's attribution itself, negative values included,
+    # when the windows tile the input; otherwise the last window differs (cut vs flush).
+    np.testing.assert_allclose(ours.extra["drop"], theirs[0, 0].detach().numpy(), atol=1e-6)
+    assert (ours.extra["drop"] < 0).any()
+    shifted = occlusion(
+        nn.Sequential(*list(net)[:-1]), x, 1, MethodOptions(window=6, stride=4, baseline="zero")
+    )
+    cut = Occlusion(net).attribute(
+        x, sliding_window_shapes=(3, 6, 6), strides=(3, 4, 4), target=1, baselines=0
+    )
+    assert not np.allclose(shifted.extra["drop"], cut[0, 0].detach().numpy(), atol=1e-6)

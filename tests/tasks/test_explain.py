@@ -97,6 +97,8 @@ def test_occlusion_cli_record(cli, photos, r18_file, tmp_path):
     (pred,) = record["predictions"]
     probs = np.load(out / record["files"]["raw_1"])
     assert probs.shape == (4, 4)
+    assert record["files"]["drop_1"] == "explain/astronaut.occlusion.1.drop.npy"
+    assert np.load(out / record["files"]["drop_1"]).shape == (224, 224)
     assert pred["min_score"] == pytest.approx(float(probs.min()), abs=1e-6)
     x1, y1, x2, y2 = pred["min_box"]
     assert (x2 - x1, y2 - y1) == (112, 112)  # a 56 px window of the 224 crop, in 512 px pixels
