@@ -374,6 +374,8 @@ def _coerce(key: str, value: Any, tp: Any, origin: str) -> Any:
             return str(value)
         raise ConfigError(f"{where} must be a string, got {value!r}")
     if typing.get_origin(inner) is list:
+        if isinstance(value, str) and value.strip().startswith("["):  # --set 'inputs=[a, b]'
+            value = load_yaml_text(f"{key}: {value.strip()}", origin)[key]
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):

@@ -134,6 +134,25 @@ def test_run_job(cli, photos, r18_file, tmp_path):
     assert saved["task"] == "classify" and saved["top_k"] == 3 and saved["model"] == "resnet18"
 
 
+def test_run_takes_the_tasks_own_options(cli, photos, r18_file, tmp_path):
+    """`cvtasks run job.yaml --weights w.pth` works (the weights error tells users to pass
+    --weights); options beat --set, which beats the file; --set parses YAML lists."""
+    job = tmp_path / "job.yaml"
+    job.write_text("task: classify\ninputs: [nope.jpg]\nmodel: resnet18\ntop_k: 2\n")
+    chelsea, coffee = photos["chelsea"], photos["coffee"]
+    result = cli(
+        ["run", job, "--set", f"inputs=[{chelsea}, {coffee}]", "--set", "top_k=4",
+         "--weights", r18_file, "--top-k=3", "-f", "jsonl", "--quiet", "--no-fold-bn"]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    records = jsonl(result.stdout)
+    assert [r["source"] for r in records] == [str(chelsea), str(coffee)]
+    assert [len(r["predictions"]) for r in records] == [3, 3]
+    wrong = cli(["run", job, "--wieghts", r18_file])
+    assert wrong.exit_code == 2 and "did you mean '--weights'" in wrong.stderr
+    assert cli(["run", job, "--top-k"]).exit_code == 2
+
+
 @pytest.mark.parametrize(
     ("content", "needle"),
     [

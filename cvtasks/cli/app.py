@@ -53,19 +53,25 @@ for _spec in TASKS.values():
     app.command(_spec.name, help=_spec.help)(make_task_command(_spec))
 
 
-@app.command("run")
+@app.command(
+    "run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
 @handle_errors
 def run_job(
+    ctx: typer.Context,
     job: Annotated[Path, typer.Argument(help="Job YAML: task, inputs and any task options.")],
     sets: Annotated[
         list[str] | None,
         typer.Option("--set", help="Override one job key: --set key=value (repeatable)."),
     ] = None,
 ) -> None:
-    """Run a batch job fully described by a YAML file (`task:`, `inputs:`, options)."""
+    """Run a batch job fully described by a YAML file (`task:`, `inputs:`, options).
+
+    The job's task options may follow and win over the file, e.g.
+    `cvtasks run job.yaml --weights w.pth -b 4` (same names as `cvtasks TASK --help`)."""
     from cvtasks.jobs import load_job
 
-    spec, cfg = load_job(job, sets or [])
+    spec, cfg = load_job(job, sets or [], ctx.args)
     run_and_exit(spec, cfg)
 
 
