@@ -23,7 +23,7 @@ from cvtasks.config import BaseConfig
 from cvtasks.engine import Engine, RunStats, usable_lanes
 from cvtasks.errors import OutputError, UsageError
 from cvtasks.io.lock import out_lock
-from cvtasks.io.outdir import check_resume_compatible, read_done, write_config
+from cvtasks.io.outdir import check_resume_compatible, drop_changed, read_done, write_config
 from cvtasks.io.sinks import OutDirSink, StdoutSink
 from cvtasks.io.sources import InputItem, expand_inputs
 from cvtasks.log import warn
@@ -173,7 +173,13 @@ def _run_locked(
     done: set[Any] = set()
     if out is not None and cfg.resume:
         check_resume_compatible(out, spec.name, cfg)
-        done = read_done(out)
+        done, changed = drop_changed(out, read_done(out))
+        if changed:
+            warn(
+                f"--resume: {len(changed)} input(s) changed since their results were written "
+                f"(size or modification time), processed again: {', '.join(changed[:3])}"
+                + (" ..." if len(changed) > 3 else "")
+            )
     predictor = load_predictor(spec, cfg)
     load_s = time.perf_counter() - t_start
     fmt = cfg.format or default_format(out_stream)

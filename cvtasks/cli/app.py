@@ -53,9 +53,7 @@ for _spec in TASKS.values():
     app.command(_spec.name, help=_spec.help)(make_task_command(_spec))
 
 
-@app.command(
-    "run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
-)
+@app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @handle_errors
 def run_job(
     ctx: typer.Context,

@@ -10,7 +10,7 @@ from cvtasks import __version__
 from cvtasks.config import BaseConfig, dump_config, load_yaml_file, result_affecting
 from cvtasks.errors import UsageError
 from cvtasks.io.atomic import atomic_write_text
-from cvtasks.io.sinks import CONFIG_FILE, RESULTS_FILE
+from cvtasks.io.sinks import CONFIG_FILE, INPUTS_FILE, RESULTS_FILE, input_stamp
 
 FrameKey = tuple[str, "int | None"]
 
@@ -69,3 +69,46 @@ def read_done(out: Path) -> set[FrameKey]:
             handle.flush()
             os.fsync(handle.fileno())
     return done
+
+
+def _read_stamps(out: Path) -> dict[str, dict[str, int]]:
+    """What each processed input was (size, mtime) when its results were written."""
+    stamps: dict[str, dict[str, int]] = {}
+    path = out / INPUTS_FILE
+    if not path.is_file():
+        return stamps
+    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            entry = json.loads(raw)
+            stamps[str(entry["source"])] = {k: int(entry[k]) for k in ("size", "mtime_ns")}
+        except (ValueError, KeyError, TypeError):
+            continue  # a torn last line after a kill
+    return stamps
+
+
+def drop_changed(out: Path, done: set[FrameKey]) -> tuple[set[FrameKey], list[str]]:
+    """``--resume`` goes by path, size and modification time: inputs changed (or replaced)
+    since their results were written lose those results, which are taken out of
+    results.jsonl, and are processed again. Returns what is still done and what changed."""
+    stamps = _read_stamps(out)
+    changed = sorted(
+        {source for source, _ in done if source in stamps and input_stamp(source) != stamps[source]}
+    )
+    gone = set(changed)
+    # The manifest is rewritten every time, so that a line torn by a kill is not continued.
+    for name in (INPUTS_FILE, RESULTS_FILE) if changed else (INPUTS_FILE,):
+        path = out / name
+        if path.is_file():
+            lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+            kept = [line for line in lines if _source_of(line) not in (None, *gone)]
+            if len(kept) < len(lines):
+                atomic_write_text(path, "".join(kept))
+    return {key for key in done if key[0] not in gone}, changed
+
+
+def _source_of(line: str) -> str | None:
+    """The source of a JSONL line; None for a torn or foreign line (dropped on rewrite)."""
+    try:
+        return str(json.loads(line)["source"]) if line.endswith("\n") else None
+    except (ValueError, KeyError, TypeError):
+        return None

@@ -25,6 +25,7 @@ from cvtasks.types import Failure, Frame, Outcome, Result, make_error_record, re
 RESULTS_FILE = "results.jsonl"
 ERRORS_FILE = "errors.jsonl"
 CONFIG_FILE = "config.yaml"
+INPUTS_FILE = ".cvtasks.inputs.jsonl"  # size and mtime of each processed input (--resume)
 _PIL_FORMATS = {  # annotated images keep these input formats; others become PNG
     ".jpg": "JPEG",
     ".jpeg": "JPEG",
@@ -203,6 +204,8 @@ class OutDirSink:
         self._results = (out / RESULTS_FILE).open(mode, encoding="utf-8")
         # Failed inputs are retried on --resume, so errors.jsonl always starts afresh.
         self._errors = (out / ERRORS_FILE).open("w", encoding="utf-8")
+        self._inputs = (out / INPUTS_FILE).open(mode, encoding="utf-8")
+        self._stamped: set[str] = set()
         self._video: VideoOut | None = None
 
     def save_files(self, frame: Frame, result: Result) -> dict[str, str]:
@@ -222,6 +225,12 @@ class OutDirSink:
             self._errors.flush()
             return
         if record is not None and not frame.resumed:
+            if frame.source not in self._stamped:  # before its first result: --resume checks it
+                self._stamped.add(frame.source)
+                stamp = input_stamp(frame.source)
+                if stamp is not None:
+                    self._inputs.write(dumps({"source": frame.source, **stamp}) + "\n")
+                    self._inputs.flush()
             self._results.write(dumps(record) + "\n")
             self._results.flush()
 
@@ -253,7 +262,7 @@ class OutDirSink:
 
     def close(self) -> None:
         self._finish_video()
-        for handle in (self._results, self._errors):
+        for handle in (self._results, self._errors, self._inputs):
             handle.flush()
             os.fsync(handle.fileno())
             handle.close()
@@ -263,9 +272,18 @@ class OutDirSink:
         if self._video is not None:
             self._video.discard()
             self._video = None
-        for handle in (self._results, self._errors):
+        for handle in (self._results, self._errors, self._inputs):
             with contextlib.suppress(OSError):  # a full disk must not hide the first error
                 handle.close()
+
+
+def input_stamp(source: str) -> dict[str, int] | None:
+    """Size and modification time of an input file (None if it cannot be read)."""
+    try:
+        info = os.stat(source)
+    except OSError:
+        return None
+    return {"size": info.st_size, "mtime_ns": info.st_mtime_ns}
 
 
 def artifact_rel(frame: Frame, folder: str, suffix: str) -> str:

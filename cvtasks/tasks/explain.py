@@ -262,7 +262,9 @@ class ExplainResult:
                     with path.open("wb") as handle:
                         np.save(handle, target.attribution.extra["drop"])
 
-                files.append(Artifact(f"drop_{number}", "explain", suffix + ".drop.npy", write_drop))
+                files.append(
+                    Artifact(f"drop_{number}", "explain", suffix + ".drop.npy", write_drop)
+                )
         return files
 
 

@@ -163,6 +163,7 @@ def test_out_dir_bad_inputs_and_exit_1(cli, photos, r18_file, tmp_path):
     assert all(e["error"] for e in errors)
     annotated = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert annotated == [
+        ".cvtasks.inputs.jsonl",
         ".cvtasks.lock",
         "config.yaml",
         "errors.jsonl",

@@ -12,6 +12,7 @@ from cvtasks.errors import UsageError
 from cvtasks.io.atomic import atomic_write, safe_join
 from cvtasks.io.outdir import check_resume_compatible, read_done, write_config
 from cvtasks.io.sinks import (
+    INPUTS_FILE,
     OutDirSink,
     StdoutSink,
     annotated_image_rel,
@@ -161,7 +162,7 @@ def test_out_sink_video_abort_leaves_no_file(tmp_path):
     sink.write(Frame("v.mp4", 1, 16, 16, "v.mp4", image, fps=5.0), Failure("bad frame"), None)
     sink.abort()
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["errors.jsonl", "results.jsonl"]  # no half-written mp4, no temp file
+    assert names == [INPUTS_FILE, "errors.jsonl", "results.jsonl"]  # no half-written mp4, no temp
     assert json.loads((tmp_path / "results.jsonl").read_text())["files"] == {"annotated": "v.mp4"}
     assert json.loads((tmp_path / "errors.jsonl").read_text()) == {
         "source": "v.mp4",
