@@ -8,6 +8,8 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from cvtasks.render.palette import class_colour, text_colour
+
 
 @lru_cache(maxsize=32)
 def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -42,40 +44,9 @@ def draw_text_panel(image: np.ndarray, lines: Sequence[str], *, opacity: float =
     return np.asarray(Image.alpha_composite(base, overlay).convert("RGB"))
 
 
-# A 20-colour palette (RGB) with neighbours far apart in hue; class i gets PALETTE[i % 20].
-PALETTE: tuple[tuple[int, int, int], ...] = (
-    (255, 56, 56),
-    (72, 249, 10),
-    (0, 194, 255),
-    (255, 178, 29),
-    (207, 210, 49),
-    (146, 204, 23),
-    (61, 219, 134),
-    (26, 147, 52),
-    (0, 212, 187),
-    (44, 153, 168),
-    (52, 69, 147),
-    (100, 115, 255),
-    (0, 24, 236),
-    (132, 56, 255),
-    (82, 0, 133),
-    (203, 56, 255),
-    (255, 149, 200),
-    (255, 55, 199),
-    (255, 157, 151),
-    (255, 112, 31),
-)
-
-
 def colour(index: int) -> tuple[int, int, int]:
-    """The stable colour of class ``index``."""
-    return PALETTE[index % len(PALETTE)]
-
-
-def _text_colour(fill: tuple[int, int, int]) -> tuple[int, int, int]:
-    """Black or white, whichever reads better on ``fill``."""
-    luminance = 0.299 * fill[0] + 0.587 * fill[1] + 0.114 * fill[2]
-    return (0, 0, 0) if luminance > 150 else (255, 255, 255)
+    """The stable colour of class ``index`` (see :mod:`cvtasks.render.palette`)."""
+    return class_colour(index)
 
 
 def line_width_for(width: int, height: int) -> int:
@@ -105,7 +76,7 @@ def draw_boxes(
         tag_x = min(max(x1, 0), max(canvas.width - tag_w, 0))
         draw.rectangle((tag_x, tag_y, tag_x + tag_w, tag_y + tag_h), fill=fill)
         draw.text(
-            (tag_x + width - left, tag_y + width - top), label, font=face, fill=_text_colour(fill)
+            (tag_x + width - left, tag_y + width - top), label, font=face, fill=text_colour(fill)
         )
     return np.asarray(canvas)
 

@@ -25,7 +25,8 @@ from cvtasks.config import suggest
 from cvtasks.errors import UsageError
 from cvtasks.io.atomic import atomic_write_text
 from cvtasks.log import warn
-from cvtasks.render.draw import colour, draw_boxes
+from cvtasks.render.draw import draw_boxes
+from cvtasks.render.palette import instance_colour
 from cvtasks.tasks.base import Predictor, class_names
 from cvtasks.tasks.registry import DetectConfig
 from cvtasks.types import Artifact, Frame, Result
@@ -96,15 +97,29 @@ class DetectResult:
         path.write_text(text, encoding="utf-8")
 
 
-def draw_detections(image: np.ndarray, predictions: Sequence[Detection]) -> np.ndarray:
-    """Boxes with ``label score`` tags, a stable colour per class, lowest score drawn first."""
-    ordered = sorted(predictions, key=lambda p: p.score)
+def draw_detections(
+    image: np.ndarray,
+    predictions: Sequence[Detection],
+    colours: Sequence[tuple[int, int, int]] | None = None,
+    tags: Sequence[str] | None = None,
+) -> np.ndarray:
+    """Boxes with ``label score`` tags (or ``tags``), lowest score drawn first. Each object has
+    its own colour (``colours``, by default the palette in rank order), so two objects of one
+    class are told apart and the tag names the class."""
+    colours = list(colours) if colours is not None else detection_colours(len(predictions))
+    tags = list(tags) if tags is not None else [f"{p.label} {p.score:.2f}" for p in predictions]
+    order = sorted(range(len(predictions)), key=lambda i: predictions[i].score)
     return draw_boxes(
         image,
-        [p.box for p in ordered],
-        [f"{p.label} {p.score:.2f}" for p in ordered],
-        [colour(p.index) for p in ordered],
+        [predictions[i].box for i in order],
+        [tags[i] for i in order],
+        [colours[i] for i in order],
     )
+
+
+def detection_colours(count: int) -> list[tuple[int, int, int]]:
+    """One colour per object, in rank order (the best object gets the first colour)."""
+    return [instance_colour(i) for i in range(count)]
 
 
 def yolo_lines(

@@ -20,7 +20,6 @@ from PIL import Image
 
 from cvtasks.config import suggest
 from cvtasks.errors import UsageError
-from cvtasks.log import warn
 from cvtasks.explain.layers import default_layer, get_layer
 from cvtasks.explain.methods import (
     LAYER_METHODS,
@@ -32,6 +31,7 @@ from cvtasks.explain.methods import (
     rank_correlation,
     sanity_map,
 )
+from cvtasks.log import warn
 from cvtasks.render.heatmap import colorize, normalise, overlay, panel, place_in_image
 from cvtasks.speed import forward_copy
 from cvtasks.tasks.base import Predictor, class_names
@@ -138,7 +138,8 @@ class Sanity:
     def caption(self) -> str:
         if self.mean is None:
             return " | sanity: undefined (constant map)"
-        return f" | sanity rank corr {self.mean:.2f} ({min(self.defined):.2f} to {max(self.defined):.2f})"
+        low, high = min(self.defined), max(self.defined)
+        return f" | sanity rank corr {self.mean:.2f} ({low:.2f} to {high:.2f})"
 
 
 @dataclass

@@ -26,7 +26,7 @@ from cvtasks.explain.layers import captured, get_layer, spatial_layers
 from cvtasks.io.atomic import atomic_write, atomic_write_text, safe_join
 from cvtasks.io.decode import decode_image
 from cvtasks.io.lock import out_lock
-from cvtasks.render.draw import colour
+from cvtasks.render.palette import instance_colour
 from cvtasks.tasks.base import Predictor
 from cvtasks.tasks.explain import (
     Classifier,
@@ -428,7 +428,7 @@ def _scatter(coords: np.ndarray, groups: list[str], cfg: ExplainConfig, path: Pa
             coords[mask, 0],
             coords[mask, 1],
             s=18,
-            color=np.array(colour(i + 1)) / 255,
+            color=np.array(instance_colour(i)) / 255,
             label=name,
             edgecolors="none",
         )

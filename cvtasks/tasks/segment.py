@@ -30,6 +30,7 @@ from cvtasks.tasks.detect import (
     Detection,
     DetectPredictor,
     DetectResult,
+    detection_colours,
     draw_detections,
     parse_classes,
     run_grouped,
@@ -286,10 +287,16 @@ class InstanceResult(DetectResult):
     alpha: float = 0.5
 
     def annotate(self, image: np.ndarray) -> np.ndarray:
-        ordered = sorted(self.predictions, key=lambda p: p.score)
-        masks = [p.pixels for p in ordered if isinstance(p, InstanceMask) and p.pixels is not None]
-        tinted = blend_masks(image, masks, [colour(p.index) for p in ordered], self.alpha)
-        return draw_detections(tinted, self.predictions)
+        colours = detection_colours(len(self.predictions))  # the mask's colour is its box's
+        order = sorted(range(len(self.predictions)), key=lambda i: self.predictions[i].score)
+        masks, fills = [], []
+        for i in order:
+            pixels = getattr(self.predictions[i], "pixels", None)
+            if pixels is not None:
+                masks.append(pixels)
+                fills.append(colours[i])
+        tinted = blend_masks(image, masks, fills, self.alpha)
+        return draw_detections(tinted, self.predictions, colours)
 
 
 class InstancePredictor(DetectPredictor):
