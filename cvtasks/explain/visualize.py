@@ -20,6 +20,15 @@ from cvtasks.inspect.fields import Field, ReceptiveFieldMode
 from cvtasks.render.draw import font
 
 
+MIN_TILE = 64  # grids are enlarged (nearest neighbour) until every tile is at least this
+LABEL_SIZE = 12
+
+
+def scale_for(side: int) -> int:
+    """The whole-number enlargement that makes a ``side`` px tile at least MIN_TILE px."""
+    return max(1, -(-MIN_TILE // max(side, 1)))
+
+
 def first_conv(model: nn.Module) -> str:
     """Name of the first Conv2d (the layer whose filters look like Gabors and colour blobs)."""
     for name, module in model.named_modules():
@@ -41,13 +50,13 @@ def tile_grid(
     """RGB uint8 grid of equally sized RGB tiles, row by row, with optional small labels."""
     height, width = tiles[0].shape[:2]
     height, width = height * scale, width * scale
-    label_h = 12 if labels else 0
+    label_h = LABEL_SIZE + 4 if labels else 0
     rows = -(-len(tiles) // columns)
     canvas = Image.new(
         "RGB", (columns * (width + gap) + gap, rows * (height + gap + label_h) + gap), "white"
     )
     draw = ImageDraw.Draw(canvas)
-    face = font(10)
+    face = font(LABEL_SIZE)
     for i, tile in enumerate(tiles):
         r, c = divmod(i, columns)
         x, y = gap + c * (width + gap), gap + r * (height + gap + label_h)
@@ -77,13 +86,14 @@ class FilterGrid:
 
 
 def filter_grid(
-    weight: torch.Tensor, max_filters: int = 64, max_channels: int = 16, scale: int = 8
+    weight: torch.Tensor, max_filters: int = 64, max_channels: int = 16, scale: int | None = None
 ) -> FilterGrid:
     """First-layer RGB filters as colour tiles (each normalised on its own), as in the
     lecture's AlexNet conv1 figure; deeper layers as a row of grey tiles per filter (the first
     16 filters), one per input channel (the first ``max_channels``), normalised per filter."""
     weights = weight.detach().float().cpu().numpy()
     out_channels, in_channels = weights.shape[:2]
+    scale = scale or scale_for(max(weights.shape[-2:]))
     if in_channels == 3:
         count = min(out_channels, max_filters)
         tiles = [(_unit(w.transpose(1, 2, 0)) * 255).astype(np.uint8) for w in weights[:count]]
@@ -103,18 +113,22 @@ def filter_grid(
 
 
 def feature_map_grid(
-    activation: torch.Tensor, max_maps: int = 64, scale: int | None = None
+    activation: torch.Tensor,
+    max_maps: int = 64,
+    scale: int | None = None,
+    labels: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Activation maps of one image (C x H x W) as grey tiles, each normalised to its own
-    maximum, labelled with the channel number."""
+    maximum, labelled with the channel number (``labels``, by default 0, 1, ...)."""
     maps = activation.detach().float().cpu().numpy()[:max_maps]
-    scale = scale or max(1, 64 // max(maps.shape[-1], 1))
+    scale = scale or scale_for(min(maps.shape[-2:]))
     tiles = [
         np.repeat((_unit(np.maximum(m, 0)) * 255).astype(np.uint8)[..., None], 3, axis=2)
         for m in maps
     ]
     columns = int(np.ceil(np.sqrt(len(tiles))))
-    return tile_grid(tiles, columns, [str(i) for i in range(len(tiles))], scale=scale)
+    names = list(labels) if labels is not None else list(range(len(tiles)))
+    return tile_grid(tiles, columns, [str(i) for i in names[: len(tiles)]], scale=scale)
 
 
 # --------------------------------------------------------------------------- receptive fields
@@ -221,6 +235,29 @@ def project(
     return np.asarray(tsne.fit_transform(centred), dtype=np.float32)
 
 
+def grid_positions(coords: np.ndarray, columns: int, rows: int) -> list[tuple[int, int]]:
+    """A distinct grid cell (column, row) for every 2-D point, keeping neighbours together:
+    each axis is replaced by its rank (so dense clusters spread over the grid instead of
+    piling into corners), then points, nearest to their spot first, take the closest free
+    cell. Needs ``columns * rows >= len(coords)``."""
+    count = len(coords)
+    if columns * rows < count:
+        raise ValueError("not enough cells")
+    ranks = np.argsort(np.argsort(coords, axis=0, kind="stable"), axis=0, kind="stable")
+    spot = (ranks + 0.5) / count * np.array([columns, rows]) - 0.5  # cell coordinates
+    cells = np.array([(c, r) for r in range(rows) for c in range(columns)], dtype=np.float64)
+    free = np.ones(len(cells), dtype=bool)
+    nearest = np.linalg.norm(spot - np.rint(spot), axis=1)
+    placed: list[tuple[int, int]] = [(0, 0)] * count
+    for i in np.argsort(nearest, kind="stable"):
+        distance = np.linalg.norm(cells - spot[i], axis=1)
+        distance[~free] = np.inf
+        best = int(np.argmin(distance))
+        free[best] = False
+        placed[i] = (int(cells[best, 0]), int(cells[best, 1]))
+    return placed
+
+
 # --------------------------------------------------------------------------- class visualisation
 
 
@@ -242,7 +279,7 @@ def maximize_class(
     steps: int = 200,
     lr: float = 0.05,
     l2: float = 1e-3,
-    jitter: int = 8,
+    jitter: int = 4,
     blur_every: int = 4,
     seed: int = 0,
 ) -> Maximized:
@@ -272,8 +309,9 @@ def maximize_class(
             dy, dx = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=generator))
         else:
             dy, dx = 0, 0
-        score = model(torch.roll(x, shifts=(dy, dx), dims=(2, 3)))[0, target]
-        (gradient,) = torch.autograd.grad(score, x)
+        shifted = torch.roll(x.detach(), shifts=(dy, dx), dims=(2, 3)).requires_grad_(True)
+        (gradient,) = torch.autograd.grad(model(shifted)[0, target], shifted)
+        gradient = torch.roll(gradient, shifts=(-dy, -dx), dims=(2, 3))  # undo the jitter
         with torch.no_grad():
             x += lr * gradient / (gradient.abs().mean() + 1e-12)
             x *= 1.0 - l2

@@ -77,7 +77,8 @@ def panel(
     draw = ImageDraw.Draw(canvas)
     draw.text((gap, gap), title, font=face, fill=(0, 0, 0))
     for i, caption in enumerate(captions):
-        draw.text((gap + i * (width + gap), gap * 2 + size), caption, font=face, fill=(90, 90, 90))
+        text = fit_text(draw, caption, face, width - gap)
+        draw.text((gap + i * (width + gap), gap * 2 + size), text, font=face, fill=(90, 90, 90))
     if box is not None:
         x1, y1, x2, y2 = box
         line = max(1, line_width_for(width, height) // 2)
@@ -89,3 +90,12 @@ def panel(
                 width=line,
             )
     return np.asarray(canvas)
+
+
+def fit_text(draw: ImageDraw.ImageDraw, text: str, face: object, width: int) -> str:
+    """``text`` cut with an ellipsis so that it is at most ``width`` pixels wide."""
+    if draw.textlength(text, font=face) <= width:  # type: ignore[arg-type]
+        return text
+    while text and draw.textlength(text + "…", font=face) > width:  # type: ignore[arg-type]
+        text = text[:-1]
+    return text + "…"

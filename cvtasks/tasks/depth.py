@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from cvtasks.log import warn
+from cvtasks.render.figure import beside, colour_bar
 from cvtasks.render.heatmap import colorize
 from cvtasks.tasks.base import Predictor
 from cvtasks.tasks.depth_eval import DepthScores, find_ground_truth, load_ground_truth, score
@@ -27,13 +28,32 @@ from cvtasks.tasks.registry import DepthConfig
 from cvtasks.types import Artifact, Frame, Result
 
 
+def _stretch(depth: np.ndarray, kind: str) -> tuple[np.ndarray, float, float]:
+    """Nearness scaled to 0-1 between the 2nd and 98th percentiles (1 = near), and the depth
+    values at those two ends (near, far)."""
+    nearness = depth if kind == "relative" else -depth
+    low, high = (float(v) for v in np.percentile(nearness, [2, 98]))
+    values = (nearness - low) / (high - low) if high > low else np.zeros_like(nearness)
+    near, far = (high, low) if kind == "relative" else (-high, -low)
+    return np.clip(values, 0, 1), near, far
+
+
 def depth_colours(depth: np.ndarray, kind: str, colormap: str) -> np.ndarray:
     """RGB image of a depth map, near warm and far cool, stretched between the 2nd and 98th
-    percentiles."""
-    nearness = depth if kind == "relative" else -depth
-    low, high = np.percentile(nearness, [2, 98])
-    values = (nearness - low) / (high - low) if high > low else np.zeros_like(nearness)
-    return colorize(np.clip(values, 0, 1), colormap)
+    percentiles; pixel-aligned with the input."""
+    return colorize(_stretch(depth, kind)[0], colormap)
+
+
+def depth_figure(depth: np.ndarray, kind: str, colormap: str) -> np.ndarray:
+    """The colour map with a colour bar saying what the colours mean: metres for metric
+    models, relative inverse depth (larger = nearer, no unit) for the others."""
+    values, near, far = _stretch(depth, kind)
+    unit = " m" if kind == "metric" else ""
+    label = "depth (m)" if kind == "metric" else "inverse depth (relative)"
+    ticks = [(1.0, f"{near:.3g}{unit} near"), (0.0, f"{far:.3g}{unit} far")]
+    ramp = colorize(np.linspace(0, 1, 256)[None], colormap)[0]
+    bar = colour_bar(depth.shape[0], ramp, ticks, label)
+    return beside(colorize(values, colormap), bar)
 
 
 class _Preprocess:
@@ -97,9 +117,7 @@ class DepthResult:
         ]
 
     def _write_colours(self, path: Path) -> None:
-        Image.fromarray(depth_colours(self.depth, self.kind, self.colormap)).save(
-            path, format="PNG"
-        )
+        Image.fromarray(depth_figure(self.depth, self.kind, self.colormap)).save(path, format="PNG")
 
     def _write_raw(self, path: Path) -> None:
         if self.raw_format == "png16":

@@ -32,6 +32,7 @@ from cvtasks.explain.methods import (
     sanity_map,
 )
 from cvtasks.log import warn
+from cvtasks.render.figure import beside, colour_bar
 from cvtasks.render.heatmap import colorize, normalise, overlay, panel, place_in_image
 from cvtasks.speed import forward_copy
 from cvtasks.tasks.base import Predictor, class_names
@@ -108,6 +109,15 @@ def input_to_original(
         round(x1 + xyxy[2] * sx),
         round(y1 + xyxy[3] * sy),
     ]
+
+
+def _tick_texts(low: float, high: float) -> tuple[str, str]:
+    """Two values printed with as many digits as it takes to tell them apart (up to 8)."""
+    for digits in range(3, 9):
+        low_text, high_text = f"{low:.{digits}g}", f"{high:.{digits}g}"
+        if low_text != high_text:
+            break
+    return low_text, high_text
 
 
 @dataclass
@@ -213,26 +223,27 @@ class ExplainResult:
             low, high = float(probs.min()), float(probs.max())
             scaled = (probs - low) / (high - low) if high > low else np.zeros_like(probs)
             middle_map = place_in_image(scaled, self.box, width, height, nearest=True)
-            captions = (
-                "original",
-                f"P({target.label}) with the patch there: {low:.3f} (blue) to {high:.3f} (red)",
-                "probability drop",
-            )
+            captions = ("original", f"P({target.label}) with the patch there", "probability drop")
             title = (
                 f"occlusion ({extra['window']} px patch): {target.label} {target.score:.3f}, "
                 f"lowest {extra['min_score']:.3f}"
             )
+            bar_label = f"P({target.label})"
+            low_text, high_text = _tick_texts(low, high)
+            ticks = [(1.0, high_text), (0.0, low_text)]
         else:
             middle_map = heat
             captions = ("original", "heatmap", "overlay")
             title = f"{self.method}: {target.label} {target.score:.3f}"
             if self.layer:
                 title += f" (layer {self.layer})"
+            bar_label = "importance"
+            ticks = [(1.0, "high (99.5th pct)"), (0.5, "half"), (0.0, "none")]
         if target.sanity is not None:
             title += target.sanity.caption()
         middle = colorize(np.nan_to_num(np.clip(middle_map, 0, 1)), self.colormap)
         middle[~np.isfinite(middle_map)] = (middle[~np.isfinite(middle_map)] * 0.3).astype(np.uint8)
-        return panel(
+        figure = panel(
             self.image,
             middle,
             overlay(self.image, heat, self.colormap, self.alpha),
@@ -240,6 +251,8 @@ class ExplainResult:
             self.box,
             captions,
         )
+        ramp = colorize(np.linspace(0, 1, 256)[None], self.colormap)[0]
+        return beside(figure, colour_bar(figure.shape[0], ramp, ticks, bar_label))
 
     def artifacts(self) -> list[Artifact]:
         """Per explained target, numbered by its rank among the explained targets (1 = the

@@ -26,6 +26,7 @@ from cvtasks.explain.layers import captured, get_layer, spatial_layers
 from cvtasks.io.atomic import atomic_write, atomic_write_text, safe_join
 from cvtasks.io.decode import decode_image
 from cvtasks.io.lock import out_lock
+from cvtasks.render.figure import titled
 from cvtasks.render.palette import instance_colour
 from cvtasks.tasks.base import Predictor
 from cvtasks.tasks.explain import (
@@ -72,6 +73,7 @@ class FeatureMapsResult:
     activation: np.ndarray  # C x H x W
     channels: list[int] | None
     max_maps: int
+    title: str = ""  # model, layer and image, for the figure
 
     def chosen(self) -> np.ndarray:
         return self.activation[self.channels] if self.channels is not None else self.activation
@@ -92,7 +94,16 @@ class FeatureMapsResult:
         return f"{self.layer} {'x'.join(map(str, self.activation.shape))}"
 
     def grid(self) -> np.ndarray:
-        return viz.feature_map_grid(torch.from_numpy(self.chosen()), self.max_maps)
+        chosen = self.chosen()
+        shown = list(self.channels or range(chosen.shape[0]))[: self.max_maps]
+        grid = viz.feature_map_grid(torch.from_numpy(chosen), self.max_maps, labels=shown)
+        height, width = self.activation.shape[1:]
+        return titled(
+            grid,
+            self.title,
+            f"{len(shown)} of {self.activation.shape[0]} channels, {height}x{width} each; "
+            "tile number = channel; each map scaled to its own maximum (white), negatives black",
+        )
 
     def annotate(self, image: np.ndarray) -> np.ndarray:
         return self.grid()
@@ -136,8 +147,14 @@ class FeatureMapsPredictor(Predictor):
                 f"layer {self.layer} outputs {tuple(outputs.shape)}, not C x H x W maps"
             )
         return [
-            FeatureMapsResult(self.layer, a.float().cpu().numpy(), self.channels, self.cfg.max_maps)
-            for a in outputs
+            FeatureMapsResult(
+                self.layer,
+                a.float().cpu().numpy(),
+                self.channels,
+                self.cfg.max_maps,
+                f"{self.cfg.model} · {self.layer}: activation maps of {frame.source}",
+            )
+            for a, frame in zip(outputs, frames, strict=True)
         ]
 
 
@@ -279,7 +296,13 @@ class TopPatchesPredictor(DatasetPredictor):
                 self.cfg.k - len(self.collector.ranked(unit))
             )
             labels += [""] * (self.cfg.k - len(self.collector.ranked(unit)))
-        grid = viz.tile_grid(tiles, self.cfg.k, labels)
+        grid = titled(
+            viz.tile_grid(tiles, self.cfg.k, labels),
+            f"{self.cfg.model} · {self.layer}: the {self.cfg.k} image patches that excite each "
+            f"unit most, over {self.collector.images_seen} images",
+            "one row per unit (channel), strongest first; label = unit: activation; each patch is "
+            "the unit's receptive field, clipped to the model's input",
+        )
         stem = f"explain/top-patches.{self.layer}"
         png, data = safe_join(out, stem + ".png"), safe_join(out, stem + ".json")
         atomic_write(png, lambda tmp: Image.fromarray(grid).save(tmp, format="PNG"))
@@ -406,7 +429,13 @@ class EmbedPredictor(DatasetPredictor):
         atomic_write_text(paths["csv"], buffer.getvalue())
         cfg = self.cfg
         atomic_write(paths["scatter"], lambda tmp: _scatter(coords, groups, cfg, tmp))
-        mosaic = _mosaic(coords, [self.to_rgb(self.model_input(i)) for i in range(len(self.seen))])
+        mosaic = titled(
+            _mosaic(coords, [self.to_rgb(self.model_input(i)) for i in range(len(self.seen))]),
+            f"{self.cfg.projection} of {self.cfg.model} representations ({self.layer}): "
+            f"{len(self.points)} images",
+            "each image in the grid cell nearest its 2-D position: neighbours have similar "
+            "representations",
+        )
         atomic_write(paths["mosaic"], lambda tmp: Image.fromarray(mosaic).save(tmp, format="PNG"))
         return [
             f"embed: {len(self.points)} images, {self.cfg.projection} of {self.layer} -> "
@@ -442,19 +471,21 @@ def _scatter(coords: np.ndarray, groups: list[str], cfg: ExplainConfig, path: Pa
     plt.close(figure)
 
 
-def _mosaic(
-    coords: np.ndarray, images: list[np.ndarray], side: int = 1600, thumb: int = 56
-) -> np.ndarray:
-    """Each image drawn as a thumbnail at its 2-D position (van der Maaten's figures)."""
-    canvas = Image.new("RGB", (side, side), "white")
-    low, high = coords.min(axis=0), coords.max(axis=0)
-    span = np.where(high > low, high - low, 1.0)
-    for (x, y), rgb in zip(coords, images, strict=True):
+def _mosaic(coords: np.ndarray, images: list[np.ndarray], thumb: int = 72) -> np.ndarray:
+    """Each image as a thumbnail in the grid cell nearest its 2-D position (van der Maaten's
+    figures, snapped to a grid so that no thumbnail hides another and none are crowded into
+    the corners); y grows upwards as in the scatter plot."""
+    columns = max(1, int(np.ceil(np.sqrt(len(images) * 1.25))))
+    rows = -(-len(images) // columns)
+    cells = viz.grid_positions(coords * np.array([1, -1]), columns, rows)
+    gap = 2
+    canvas = Image.new("RGB", (columns * (thumb + gap) + gap, rows * (thumb + gap) + gap), "white")
+    for (column, row), rgb in zip(cells, images, strict=True):
         image = Image.fromarray(rgb)
         image.thumbnail((thumb, thumb))
-        px = int((x - low[0]) / span[0] * (side - thumb))
-        py = int((1 - (y - low[1]) / span[1]) * (side - thumb))
-        canvas.paste(image, (px, py))
+        x = gap + column * (thumb + gap) + (thumb - image.width) // 2
+        y = gap + row * (thumb + gap) + (thumb - image.height) // 2
+        canvas.paste(image, (x, y))
     return np.asarray(canvas)
 
 
@@ -529,11 +560,28 @@ def filters_record(cfg: ExplainConfig, net: Classifier, out: Path) -> dict[str, 
             f"layer {layer} has no convolution filters (weight of shape out x in x k x k)"
         )
     grid = viz.filter_grid(weight, max_filters=cfg.max_maps)
+    out_c, in_c, kh, kw = weight.shape
+    if grid.mode == "rgb":
+        what = str(min(out_c, cfg.max_maps))
+        subtitle = (
+            "RGB filters as colour tiles, each stretched from its lowest to its highest weight"
+        )
+    else:
+        what = f"first {grid.rows}"
+        subtitle = (
+            f"rows: filters 0-{grid.rows - 1}; columns: input channels 0-{grid.columns - 1}; "
+            "grey levels scaled per filter"
+        )
+    image = titled(
+        grid.image,
+        f"{cfg.model} · {layer}: {what} of {out_c} filters ({in_c}x{kh}x{kw})",
+        subtitle,
+    )
     png, raw = (
         safe_join(out, f"explain/filters.{layer}.png"),
         safe_join(out, f"explain/filters.{layer}.npy"),
     )
-    atomic_write(png, lambda tmp: Image.fromarray(grid.image).save(tmp, format="PNG"))
+    atomic_write(png, lambda tmp: Image.fromarray(image).save(tmp, format="PNG"))
     atomic_write(raw, lambda tmp: save_npy(tmp, grid.weights))
     return {
         "method": "filters",
@@ -567,14 +615,17 @@ def maximize_record(cfg: ExplainConfig, net: Classifier, out: Path) -> dict[str,
     label = net.labels[target]
     stem = f"explain/maximize.{target}"
     png, trace = safe_join(out, stem + ".png"), safe_join(out, stem + ".csv")
-    atomic_write(
-        png,
-        lambda tmp: (
-            Image.fromarray(result.image)
-            .resize((size * 2, size * 2), Image.Resampling.NEAREST)
-            .save(tmp, format="PNG")
-        ),
+    enlarged = np.asarray(
+        Image.fromarray(result.image).resize((size * 2, size * 2), Image.Resampling.NEAREST)
     )
+    figure = titled(
+        enlarged,
+        f"{cfg.model}: an input that excites '{label}' (class {target})",
+        f"gradient ascent on the logit for {steps} steps: {result.scores[0]:.3g} -> "
+        f"{result.scores[-1]:.3g} (p = {result.probabilities[-1]:.3f}); lr {cfg.lr}, L2 {cfg.l2}, "
+        f"jitter {cfg.jitter} px, blur every {cfg.blur_every} steps",
+    )
+    atomic_write(png, lambda tmp: Image.fromarray(figure).save(tmp, format="PNG"))
     lines = ["step,score,probability"] + [
         f"{i},{s:.6f},{p:.6f}"
         for i, (s, p) in enumerate(zip(result.scores, result.probabilities, strict=True))

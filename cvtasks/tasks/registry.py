@@ -286,7 +286,12 @@ class ExplainConfig(BaseConfig):
         panel="Visualise",
     )
     jitter: int = option(
-        8, "maximize: random shift in pixels per step.", minimum=0, maximum=64, panel="Visualise"
+        4,
+        "maximize: random shift in pixels per step (undone before the update). Larger shifts "
+        "suit shift-invariant (trained) networks; on others the un-shifted score may not rise.",
+        minimum=0,
+        maximum=64,
+        panel="Visualise",
     )
     blur_every: int = option(
         4, "maximize: blur every N steps (0: never).", minimum=0, maximum=1000, panel="Visualise"

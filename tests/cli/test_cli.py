@@ -433,7 +433,9 @@ def test_compile_notice_about_cuda_home_is_silenced():
     code = "import torch, logging{}\nimport torch.utils.cpp_extension"
     silenced = "; from cvtasks.speed import silence_cuda_home_notice; silence_cuda_home_notice()"
     loud = subprocess.run([sys.executable, "-c", code.format("")], capture_output=True, text=True)
-    quiet = subprocess.run([sys.executable, "-c", code.format(silenced)], capture_output=True, text=True)
+    quiet = subprocess.run(
+        [sys.executable, "-c", code.format(silenced)], capture_output=True, text=True
+    )
     if "No CUDA runtime is found" not in loud.stderr:
         pytest.skip("this torch build prints no CUDA_HOME notice")
     assert quiet.returncode == 0 and "No CUDA runtime is found" not in quiet.stderr

@@ -10,11 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torchvision
 from helpers import jsonl
 from PIL import Image, ImageDraw
 from torch import nn
 
 from cvtasks.explain import visualize as viz
+
+
+def has_title(figure: Image.Image) -> bool:
+    """A white band with dark text above the picture."""
+    top = np.asarray(figure.convert("L"))[:40]
+    return (top < 80).sum() > 50 and (top > 240).mean() > 0.6
 
 
 def test_filter_grid_layouts():
@@ -26,6 +33,8 @@ def test_filter_grid_layouts():
     assert deep.image.shape == (16 * (12 + 2) + 2, 16 * (12 + 2) + 2, 3)
     odd = viz.filter_grid(torch.randn(10, 3, 5, 5), scale=1)
     assert (odd.rows, odd.columns) == (3, 4)
+    readable = viz.filter_grid(torch.randn(64, 3, 7, 7))  # default: tiles of at least 64 px
+    assert readable.image.shape[0] >= 8 * 64 and viz.scale_for(7) == 10 and viz.scale_for(3) == 22
 
 
 def test_filters_cli(cli, r18_file, tmp_path):
@@ -34,7 +43,9 @@ def test_filters_cli(cli, r18_file, tmp_path):
     record = json.loads(result.stdout)
     assert record["layer"] == "conv1" and record["shape"] == [64, 3, 7, 7]
     assert np.load(tmp_path / record["files"]["raw"]).shape == (64, 3, 7, 7)
-    assert Image.open(tmp_path / record["files"]["grid"]).size == (8 * (56 + 2) + 2,) * 2
+    figure = Image.open(tmp_path / record["files"]["grid"])
+    assert figure.width == 8 * (70 + 2) + 2 and figure.height > figure.width  # 70 px tiles + title
+    assert has_title(figure)
     assert cli(["explain", "filters", "resnet18", "-w", r18_file]).exit_code == 2  # no --out
 
 
@@ -61,7 +72,8 @@ def test_feature_maps_cli(cli, photos, r18_file, tmp_path):
     record = jsonl(result.stdout)[0]
     assert record["shape"] == [64, 56, 56]
     assert np.load(tmp_path / record["files"]["raw"]).shape == (64, 56, 56)
-    assert Image.open(tmp_path / record["files"]["grid"]).width > 8 * 56
+    figure = Image.open(tmp_path / record["files"]["grid"])
+    assert figure.width >= 8 * 64 and has_title(figure)
     missing = cli(["explain", "feature-maps", photos["chelsea"], "-m", "resnet18", "-w", r18_file])
     assert missing.exit_code == 2 and "needs --layer NAME" in missing.stderr
 
@@ -146,7 +158,7 @@ def test_top_patches_cli(cli, photos, r18_file, tmp_path):
         x1, y1, x2, y2 = patch["box_model_input"]
         assert 0 <= x1 < x2 <= 224 and 0 <= y1 < y2 <= 224
     grid = Image.open(tmp_path / "explain/top-patches.layer2.png")
-    assert grid.width > 2 * 72 and grid.height > 4 * 72
+    assert grid.width > 2 * 72 and grid.height > 4 * 72 and has_title(grid)
 
 
 def draw_set(folder: Path, count: int, colour_rgb, shape: str, rng) -> None:
@@ -197,7 +209,9 @@ def test_embed_separates_two_drawn_classes(cli, r18_file, tmp_path, projection):
     accuracy = LogisticRegression().fit(coords, labels).score(coords, labels)
     assert accuracy > 0.9
     assert Image.open(out / f"explain/embed.{projection}.png").size[0] > 500
-    assert Image.open(out / f"explain/embed.{projection}.mosaic.png").size == (1600, 1600)
+    mosaic = Image.open(out / f"explain/embed.{projection}.mosaic.png")
+    assert has_title(mosaic) and mosaic.width == 6 * (72 + 2) + 2  # 24 images: a 6x4 grid
+    assert 4 * 74 < mosaic.height < 4 * 74 + 120
 
 
 def test_maximize_raises_the_class_score():
@@ -246,8 +260,68 @@ def test_maximize_cli(cli, r18_file, tmp_path):
     assert record["target"] == {"label": "tabby", "index": 281}
     trace = (tmp_path / record["files"]["trajectory"]).read_text().splitlines()
     assert trace[0] == "step,score,probability" and len(trace) == 5
-    assert Image.open(tmp_path / record["files"]["image"]).size == (448, 448)
+    figure = Image.open(tmp_path / record["files"]["image"])
+    assert figure.width == 448 and figure.height > 448 and has_title(figure)
     assert (
         cli(["explain", "maximize", "-m", "resnet18", "-w", r18_file, "-o", tmp_path]).exit_code
         == 2
     )
+
+
+def test_mosaic_positions_spread_and_never_overlap():
+    rng = np.random.default_rng(0)
+    ys = rng.uniform(0, 1, (80, 1))
+    xs = np.concatenate([rng.normal(0, 0.01, (40, 1)), rng.normal(100, 0.01, (40, 1))])
+    crowded = np.concatenate([xs, ys], axis=1)  # two tight columns of points
+    cells = viz.grid_positions(crowded, 10, 8)
+    assert len(set(cells)) == 80  # one image per cell
+    left = [c for c, _ in cells[:40]]
+    right = [c for c, _ in cells[40:]]
+    # each cluster spreads over its own half (the last few placed may land elsewhere)
+    assert sum(c < 5 for c in left) >= 38 and sum(c >= 5 for c in right) >= 38
+
+
+def test_maximize_with_the_defaults_raises_the_logit(cli, tmp_path):
+    """The reported case: resnet18 (seed 0, random), tabby: the logit went -0.011 -> -0.068
+    with the old defaults (jitter 8 on a network that is not shift-invariant)."""
+    torch.manual_seed(0)
+    weights = tmp_path / "r18.pth"
+    torch.save(torchvision.models.resnet18().state_dict(), weights)
+    result = cli(
+        [
+            "explain",
+            "maximize",
+            "-m",
+            "resnet18",
+            "-w",
+            weights,
+            "--target",
+            "tabby",
+            "-o",
+            tmp_path,
+        ]
+    )
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["steps"] == 50
+    trace = np.loadtxt(tmp_path / record["files"]["trajectory"], delimiter=",", skiprows=1)
+    assert record["final_score"] > record["initial_score"] + 0.3
+    assert trace[-10:, 1].mean() > trace[1:11, 1].mean()
+
+
+def test_jitter_is_undone_before_the_update():
+    """The step is the gradient at the shifted image shifted back: for a model that only sees
+    one pixel, the update lands on that pixel of the unshifted image."""
+
+    class OnePixel(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.unused = nn.Parameter(torch.zeros(1))  # where maximize_class finds the device
+
+        def forward(self, x):
+            return x[:, :, 10, 10].sum(dim=1, keepdim=True).repeat(1, 2)
+
+    result = viz.maximize_class(
+        OnePixel(), 0, 32, [0, 0, 0], [1, 1, 1], steps=3, jitter=4, blur_every=0, l2=0.0
+    )
+    assert result.scores[-1] > result.scores[0]

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from cvtasks.render.palette import _lab, class_colour, contrast, instance_colour, palette, text_colour
+from cvtasks.render.palette import (
+    _lab,
+    class_colour,
+    contrast,
+    instance_colour,
+    palette,
+    text_colour,
+)
 from cvtasks.tasks.detect import Detection, draw_detections
 
 
@@ -31,7 +38,10 @@ def test_text_on_every_colour_reads_at_wcag_aa():
 
 def test_two_objects_of_one_class_get_two_colours():
     image = np.zeros((120, 240, 3), np.uint8)
-    spoons = [Detection("spoon", 50, 0.9, [10, 10, 100, 100]), Detection("spoon", 50, 0.8, [130, 10, 220, 100])]
+    spoons = [
+        Detection("spoon", 50, 0.9, [10, 10, 100, 100]),
+        Detection("spoon", 50, 0.8, [130, 10, 220, 100]),
+    ]
     drawn = draw_detections(image, spoons)
     left, right = tuple(drawn[60, 10]), tuple(drawn[60, 130])  # on each box's left edge
     assert left == instance_colour(0) and right == instance_colour(1) and left != right

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -31,7 +32,21 @@ def test_matches_transformers_pipeline(cli, photos, tiny, tmp_path):
     images = list(photos.values())  # three sizes: the batch is grouped by processed shape
     # --no-jpeg-draft: this tiny model's 70 px input would let 512 px photos decode at half size
     result = cli(
-        ["depth", *images, "-m", tiny, "-b", "3", "-o", out, "-f", "jsonl", "-q", "--no-jpeg-draft"]
+        [
+            "depth",
+            *images,
+            "-m",
+            tiny,
+            "-b",
+            "3",
+            "-o",
+            out,
+            "-f",
+            "jsonl",
+            "-q",
+            "--no-jpeg-draft",
+            "--save-images",
+        ]
     )
     assert result.exit_code == 0, result.stderr
     pipe = pipeline("depth-estimation", model=str(tiny), device="cpu")
@@ -44,10 +59,12 @@ def test_matches_transformers_pipeline(cli, photos, tiny, tmp_path):
         stats = record["stats"]
         assert stats["median"] == pytest.approx(float(np.median(theirs)), abs=1e-4)
         assert (record["depth_type"], record["units"]) == ("relative_inverse", None)
-        assert Image.open(out / record["files"]["depth"]).size == (
-            record["width"],
-            record["height"],
-        )
+        figure = Image.open(out / record["files"]["depth"])  # the map plus its colour bar
+        assert figure.height == record["height"] and figure.width > record["width"] + 40
+        drawn = np.asarray(Image.open(out / Path(str(path)).name).convert("RGB"))
+        assert drawn.shape[:2] == (record["height"], record["width"])  # the pixel-aligned map
+        left = np.asarray(figure.convert("RGB"))[:, : record["width"]].astype(float)
+        assert np.abs(left - drawn).mean() < 3  # the same map (the annotated copy is a JPEG)
 
 
 def test_metric_models_say_metres(cli, photos, tiny_metric):

@@ -219,7 +219,9 @@ def test_occlusion_runs_on_a_folded_copy_made_once(photos, r18_file, fold):
 
 
 def test_target_index_out_of_range_names_the_range(cli, photos, tmp_path):
-    torch.save(get_model("resnet18", weights=None, num_classes=2).state_dict(), tmp_path / "two.pth")
+    torch.save(
+        get_model("resnet18", weights=None, num_classes=2).state_dict(), tmp_path / "two.pth"
+    )
     (tmp_path / "labels.txt").write_text("real\nfake\n")
     base = ["explain", "saliency", photos["coffee"], "-m", "resnet18", "-w", tmp_path / "two.pth"]
     result = cli([*base, "--labels", tmp_path / "labels.txt", "--target", "5", "-q"])
@@ -238,7 +240,10 @@ def test_occlusion_stride_beyond_window_and_oversized_window(cli, photos, r18_fi
 
 def test_model_level_methods_refuse_two_model_names(cli, tmp_path):
     result = cli(["explain", "filters", "resnet18", "-m", "resnet50", "-o", tmp_path, "-w", "none"])
-    assert result.exit_code == 2 and "two models named: resnet18 (argument) and resnet50" in result.stderr
+    assert (
+        result.exit_code == 2
+        and "two models named: resnet18 (argument) and resnet50" in result.stderr
+    )
 
 
 def test_sanity_over_several_runs_on_the_raw_map(cli, photos, r18_file):
