@@ -19,7 +19,6 @@ from cvtasks.explain.layers import captured, get_layer
 from cvtasks.inspect.fields import Field, ReceptiveFieldMode
 from cvtasks.render.draw import font
 
-
 MIN_TILE = 64  # grids are enlarged (nearest neighbour) until every tile is at least this
 LABEL_SIZE = 12
 
