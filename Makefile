@@ -2,7 +2,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install test lint format bench fuzz load clean
+.PHONY: install test lint format bench fuzz load docs clean
 
 install:
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,9 @@ lint:
 format:
 	$(BIN)/ruff format cvtasks tests
 	$(BIN)/ruff check --fix cvtasks tests
+
+docs:
+	$(BIN)/python -m cvtasks.docs_gen > docs/options.md
 
 bench:
 	$(BIN)/python -m bench.run
