@@ -42,6 +42,7 @@ class OptionMeta:
     panel: str = "Run"
     cli: bool = True
     negatable: bool = False  # booleans: also offer --no-NAME on the command line
+    repeatable: bool = False  # lists: one item per option (--line A --line B), not comma-split
 
 
 def option(
@@ -56,6 +57,7 @@ def option(
     panel: str = "Run",
     cli: bool = True,
     negatable: bool = False,
+    repeatable: bool = False,
 ) -> Any:
     """Declare a config field with its documentation and validation rules."""
     meta = OptionMeta(
@@ -68,6 +70,7 @@ def option(
         panel=panel,
         cli=cli,
         negatable=negatable,
+        repeatable=repeatable,
     )
     if isinstance(default, list):
         frozen = list(default)
@@ -322,7 +325,7 @@ def _is_optional(tp: Any) -> tuple[bool, Any]:
     return False, tp
 
 
-def _coerce(key: str, value: Any, tp: Any, origin: str) -> Any:
+def _coerce(key: str, value: Any, tp: Any, origin: str, repeatable: bool = False) -> Any:
     """Check one value against its declared type; strings from --set are parsed here."""
     optional, inner = _is_optional(tp)
     where = f"{origin}: key '{key}'"
@@ -376,6 +379,8 @@ def _coerce(key: str, value: Any, tp: Any, origin: str) -> Any:
     if typing.get_origin(inner) is list:
         if isinstance(value, str) and value.strip().startswith("["):  # --set 'inputs=[a, b]'
             value = load_yaml_text(f"{key}: {value.strip()}", origin)[key]
+        if isinstance(value, str) and repeatable:  # one item that may contain commas
+            return [value.strip()] if value.strip() else []
         if isinstance(value, str):
             return [v.strip() for v in value.split(",") if v.strip()]
         if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
@@ -415,7 +420,7 @@ def validate_layer(
         if key not in fields:
             out[key] = value
             continue
-        coerced = _coerce(key, value, hints[key], origin)
+        coerced = _coerce(key, value, hints[key], origin, meta_of(fields[key]).repeatable)
         _check_range(key, coerced, meta_of(fields[key]), origin)
         out[key] = coerced
     return out

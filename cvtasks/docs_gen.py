@@ -23,7 +23,7 @@ record (a test runs each one).
 
 def _default(value: Any) -> str:
     if value is None or value == []:
-        return "–"
+        return "-"
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, list):
@@ -36,6 +36,8 @@ def _flags(field: dataclasses.Field[Any], tp: Any) -> str:
     long = "--" + field.name.replace("_", "-")
     if tp is bool and meta.negatable:
         long += f" / --no-{field.name.replace('_', '-')}"
+    if meta.repeatable:
+        long += " (repeatable)"
     return f"`{meta.flag}` `{long}`" if meta.flag else f"`{long}`"
 
 

@@ -26,8 +26,8 @@ from torch.utils.data import DataLoader, Dataset
 from cvtasks.device import autocast_for
 from cvtasks.errors import CvTasksError, ItemError
 from cvtasks.io.decode import decode_image
+from cvtasks.io.frames import FrameReader, ReaderOptions, open_reader
 from cvtasks.io.sources import InputItem
-from cvtasks.io.video import VideoReader
 from cvtasks.log import warn
 from cvtasks.tasks.base import Predictor
 from cvtasks.types import Failure, Frame, Outcome
@@ -53,6 +53,7 @@ class RunStats:
     processed: int = 0
     failed: int = 0
     skipped: int = 0  # already in results (--resume)
+    dropped: int = 0  # live sources: frames dropped because inference fell behind
     times: StageTimes = field(default_factory=StageTimes)
 
     def per_frame_ms(self) -> dict[str, float]:
@@ -238,8 +239,10 @@ class Engine:
         precision: str = "fp32",
         jpeg_draft: bool = False,
         lanes: int = 1,
+        reader: Callable[[InputItem], FrameReader] | None = None,
     ) -> None:
         self.predictor = predictor
+        self.open_reader = reader or (lambda item: open_reader(item, ReaderOptions(max_pixels)))
         self.items = list(items)
         self.batch_size = batch_size
         self.workers = workers
@@ -323,8 +326,9 @@ class Engine:
     # ------------------------------------------------------------------ videos
 
     def _video(self, item: InputItem) -> Iterator[tuple[Frame, Outcome]]:
+        """A stream of frames (video, image sequence or live source), in order."""
         try:
-            reader = VideoReader(item.path)
+            reader = self.open_reader(item)
         except ItemError as exc:
             self.stats.failed += 1
             yield Frame(item.source, None, rel=item.rel), Failure(str(exc))
@@ -333,6 +337,7 @@ class Engine:
         for samples, frames in prefetch(self._video_batches(item, reader)):
             produced = True
             yield from self._run_batch(samples, frames)
+        self.stats.dropped += reader.dropped
         if not produced and reader.frames_read == 0:
             self.stats.failed += 1
             yield Frame(item.source, None, rel=item.rel), Failure("no decodable frames")
@@ -342,22 +347,28 @@ class Engine:
             warn(f"{item.source}: {problem}")
 
     def _video_batches(
-        self, item: InputItem, reader: VideoReader
+        self, item: InputItem, reader: FrameReader
     ) -> Iterator[tuple[list[_Sample], list[Frame]]]:
         for pairs in _chunks(self._video_frames(item, reader), self.batch_size):
             yield [sample for sample, _ in pairs], [frame for _, frame in pairs]
 
     def _video_frames(
-        self, item: InputItem, reader: VideoReader
+        self, item: InputItem, reader: FrameReader
     ) -> Iterator[tuple[_Sample, Frame]]:
         for number, rgb in reader.frames(self.vid_stride):
             resumed = (item.source, number) in self.done
             if resumed and not self.keep_images:
                 self.stats.skipped += 1
                 continue
-            sample = _prepare(
-                number, functools.partial(Image.fromarray, rgb), self._preprocess, self.keep_images
-            )
+            if isinstance(rgb, ItemError):  # this frame (or the live stream) failed
+                sample = _Sample(number, error=str(rgb))
+            else:
+                sample = _prepare(
+                    number,
+                    functools.partial(Image.fromarray, rgb),
+                    self._preprocess,
+                    self.keep_images,
+                )
             frame = Frame(
                 item.source,
                 number,

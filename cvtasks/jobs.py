@@ -48,6 +48,7 @@ def parse_task_options(spec: TaskSpec, tokens: Sequence[str]) -> dict[str, Any]:
     cls = spec.config_cls
     hints = field_types(cls)
     names: dict[str, tuple[str, bool]] = {}
+    repeatable = {f.name for f in config_fields(cls) if meta_of(f).repeatable}
     for f in config_fields(cls):
         meta = meta_of(f)
         if not meta.cli:
@@ -70,13 +71,17 @@ def parse_task_options(spec: TaskSpec, tokens: Sequence[str]) -> dict[str, Any]:
             )
         key, positive = names[name]
         if typing.get_origin(hints[key]) is None and hints[key] is bool:
-            values[key] = given if equals else positive
+            value: Any = given if equals else positive
         elif equals:
-            values[key] = given
+            value = given
         elif i + 1 < len(tokens):
-            values[key] = tokens[i + 1]
+            value = tokens[i + 1]
             i += 1
         else:
             raise ConfigError(f"cvtasks run: {name} needs a value")
+        if key in repeatable:  # --line A --line B: every occurrence is one item
+            values.setdefault(key, []).append(value)
+        else:
+            values[key] = value
         i += 1
     return values

@@ -253,6 +253,7 @@ def format_timing(task: str, summary: RunSummary) -> str:
     parts = [
         f"{task}: {stats.processed} done, {stats.failed} failed"
         + (f", {stats.skipped} skipped (resume)" if stats.skipped else "")
+        + (f", {stats.dropped} dropped (live, inference behind)" if stats.dropped else "")
         + f" in {summary.wall_s:.2f} s"
         + f" ({_three_digits(rate)}/s after {summary.load_s:.2f} s setup)",
         "per image: " + ", ".join(f"{k} {v:.1f} ms" for k, v in ms.items()),

@@ -45,7 +45,9 @@ def _option_for(name: str, tp: Any, default: Any, cfg_cls: type[BaseConfig]) -> 
     if meta.choices:
         help_text += f" [{'|'.join(meta.choices)}]"
     info = typer.Option(*decls, help=help_text, rich_help_panel=f"{meta.panel} options")
-    if typing.get_origin(tp) is list:  # comma-separated on the command line
+    if typing.get_origin(tp) is list and meta.repeatable:  # --line A=... --line B=...
+        tp, default = list[str] | None, None
+    elif typing.get_origin(tp) is list:  # comma-separated on the command line
         tp, default = str | None, (",".join(default) or None)
     return inspect.Parameter(
         name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[tp, info]

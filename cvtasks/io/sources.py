@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -31,12 +32,23 @@ _GLOB_CHARS = frozenset("*?[")
 
 @dataclass(frozen=True)
 class InputItem:
-    """One input file: where it is, how results name it, and where its outputs go."""
+    """One input: where it is, how results name it, and where its outputs go.
+
+    ``kind`` is ``image`` (one still image) or a stream of frames read in order: ``video``
+    (a file), ``sequence`` (a folder or glob of frames, one source; ``frames`` lists them) or
+    ``live`` (a camera index or a stream URL, read on a thread).
+    """
 
     path: Path
     source: str  # the path as given (or as found in a folder); the "source" of records
     rel: str  # output path relative to --out (posix, never absolute, never '..')
-    is_video: bool
+    kind: str = "image"
+    frames: tuple[Path, ...] = ()  # a sequence's frame files, in order
+
+    @property
+    def is_video(self) -> bool:
+        """Whether this input is a stream of frames (video, sequence or live source)."""
+        return self.kind != "image"
 
 
 def is_video_path(path: str | Path) -> bool:
@@ -156,10 +168,93 @@ def expand_inputs(
             if not Path(source).exists():  # e.g. a dangling link found in a folder
                 raise UsageError(f"input not found: {source}")
             rel = _unique(_safe_rel(source, base), used_rels)
-            items.append(InputItem(Path(source), source, rel, is_video_path(source)))
+            kind = "video" if is_video_path(source) else "image"
+            items.append(InputItem(Path(source), source, rel, kind))
     if not items:
         raise UsageError("no input images or videos found in: " + ", ".join(specs or ["(none)"]))
     return items
+
+
+LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "rtmps://", "http://", "https://", "udp://")
+
+
+def is_live(spec: str) -> bool:
+    """A camera index (``0``) or a stream URL."""
+    return spec.isdigit() or spec.lower().startswith(LIVE_SCHEMES)
+
+
+def live_rel(spec: str) -> str:
+    """An output name for a live source: ``camera0``, or the URL's host and path, made safe."""
+    if spec.isdigit():
+        return f"camera{spec}"
+    text = spec.split("://", 1)[1].split("?", 1)[0].strip("/")
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+    return safe or "stream"
+
+
+def expand_sequences(
+    specs: Iterable[str], stdin: TextIO | None = None, exclude: Path | None = None
+) -> list[InputItem]:
+    """Inputs for commands that follow objects over time (``track``): every spec is one
+    source. A video is itself; a folder or glob of images is one sequence of frames in sorted
+    order (the MOTChallenge ``img1/`` layout); a camera index or URL is a live source; a
+    ``@list.txt`` or ``-`` names such inputs one a line."""
+    items: list[InputItem] = []
+    used: set[str] = set()
+    for spec in _sequence_specs(specs, stdin):
+        if is_live(spec):
+            items.append(
+                InputItem(Path(spec), spec, _unique(PurePosixPath(live_rel(spec)), used), "live")
+            )
+            continue
+        path = Path(spec)
+        if path.is_file() and is_video_path(spec):
+            rel = _unique(_safe_rel(spec, None), used)
+            items.append(InputItem(path, spec, rel, "video"))
+            continue
+        frames = [p for p, _ in _frame_files(spec, exclude)]
+        if not frames:
+            raise UsageError(f"no image frames found in {spec!r}")
+        videos = [f for f in frames if is_video_path(f)]
+        if videos:
+            raise UsageError(
+                f"{spec} mixes videos and images ({videos[0].name}): give each video on its own"
+            )
+        rel = _unique(_safe_rel(spec.rstrip("/") or spec, None), used)
+        items.append(InputItem(path, spec, rel, "sequence", tuple(frames)))
+    if not items:
+        raise UsageError("no inputs given")
+    return items
+
+
+def _sequence_specs(specs: Iterable[str], stdin: TextIO | None) -> Iterator[str]:
+    for spec in specs:
+        if spec == "-":
+            stream = stdin if stdin is not None else sys.stdin
+            if stream.isatty():
+                raise UsageError("'-' reads inputs from stdin, but stdin is a terminal")
+            yield from _read_lines(stream)
+        elif spec.startswith("@") and len(spec) > 1:
+            try:
+                with Path(spec[1:]).open(encoding="utf-8", errors="surrogateescape") as handle:
+                    yield from list(_read_lines(handle))
+            except OSError as exc:
+                raise UsageError(
+                    f"cannot read list file {spec[1:]}: {exc.strerror or exc}"
+                ) from None
+        else:
+            yield spec
+
+
+def _frame_files(spec: str, exclude: Path | None) -> list[tuple[Path, Path | None]]:
+    """The frames of a folder (walked) or a glob, in natural order (2.jpg before 10.jpg)."""
+    found = [(Path(source), base) for source, base in _expand_path(spec, exclude)]
+    return sorted(found, key=lambda pair: natural_key(pair[0].as_posix()))
+
+
+def natural_key(text: str) -> list[tuple[int, int | str]]:
+    """Sort key comparing runs of digits as numbers: frame2 < frame10."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text)]
 
 
 def _unique(rel: PurePosixPath, used: set[str]) -> str:

@@ -34,6 +34,7 @@ class VideoReader:
         hint = float(self._capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.frame_count_hint = int(hint) if 0 < hint < 1e9 else 0
         self.frames_read = 0
+        self.dropped = 0  # files never drop frames
 
     def frames(self, stride: int = 1) -> Iterator[tuple[int, np.ndarray]]:
         """Yield ``(frame_number, rgb_uint8)`` for every ``stride``-th frame until the stream ends.
