@@ -78,7 +78,7 @@ def list_models(task: str | None = None) -> list[ModelRow]:
     specs = [TASKS[task]] if task else list(TASKS.values())
     rows = []
     for spec in specs:
-        if spec.name == "explain" and task is None:  # its models are classify's: listed once
+        if spec.name in ("explain", "track") and task is None:  # others' models: listed once
             continue
         make = _transformers_row if spec.model_source == "transformers" else _torchvision_row
         rows += [make(name, spec.name) for name in spec.model_names()]
@@ -91,7 +91,7 @@ def find_task(model: str) -> TaskSpec:
 
     every: list[str] = []
     for spec in TASKS.values():
-        if spec.name == "explain":
+        if spec.name in ("explain", "track"):
             continue
         names = spec.model_names()
         if model in names or (spec.model_source == "transformers" and known_model(model)):

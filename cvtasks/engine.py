@@ -378,6 +378,7 @@ class Engine:
                 sample.image,
                 fps=reader.fps,
                 resumed=resumed,
+                dropped=reader.dropped,
             )
             yield sample, frame
 

@@ -71,10 +71,15 @@ def check_run_options(spec: TaskSpec, cfg: BaseConfig) -> None:
                 raise UsageError(f"{flag} writes files under --out: pass -o DIR as well")
 
 
-def collect_inputs(cfg: BaseConfig, stdin: TextIO | None = None) -> list[InputItem]:
-    """Expand ``cfg.inputs`` (usage error before any model loads), excluding ``--out``."""
+def collect_inputs(
+    cfg: BaseConfig, stdin: TextIO | None = None, spec: TaskSpec | None = None
+) -> list[InputItem]:
+    """Expand ``cfg.inputs`` (usage error before any model loads), excluding ``--out``: files
+    for most tasks, one source per input for tracking."""
     exclude = Path(cfg.out) if cfg.out else None
-    return expand_inputs(cfg.inputs, stdin=stdin, exclude=exclude)
+    expand = spec.expand_function() if spec is not None else expand_inputs
+    items: list[InputItem] = expand(cfg.inputs, stdin=stdin, exclude=exclude)
+    return items
 
 
 def load_predictor(spec: TaskSpec, cfg: BaseConfig) -> Predictor:
@@ -105,9 +110,17 @@ def build_engine(
     done: Collection[Any] = frozenset(),
 ) -> Engine:
     """The engine configured from ``cfg`` (batching, workers, precision, decoding, video)."""
+    from cvtasks.io.frames import ReaderOptions, open_reader
+
+    options = ReaderOptions(
+        max_pixels=cfg.max_image_pixels,
+        sequence_fps=getattr(cfg, "fps", None),
+        reconnect=getattr(cfg, "reconnect", 3),
+    )
     return Engine(
         predictor,
         items,
+        reader=lambda item: open_reader(item, options),
         batch_size=cfg.batch_size,
         workers=cfg.workers,
         vid_stride=cfg.vid_stride,
@@ -152,7 +165,7 @@ def run_task(
     out_stream = stdout if stdout is not None else sys.stdout
     console = Console(file=stderr if stderr is not None else sys.stderr)
     check_run_options(spec, cfg)
-    items = collect_inputs(cfg, stdin)
+    items = collect_inputs(cfg, stdin, spec)
     out = Path(cfg.out) if cfg.out else None
     if out is not None and out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a folder")
@@ -173,6 +186,10 @@ def _run_locked(
     done: set[Any] = set()
     if out is not None and cfg.resume:
         check_resume_compatible(out, spec.name, cfg)
+    stage = spec.make_stage(cfg, out, items)  # tracking: checks its options before the model
+    if stage is not None:
+        items = stage.items  # with --resume, the sources not finished yet
+    elif out is not None and cfg.resume:
         done, changed = drop_changed(out, read_done(out))
         if changed:
             warn(
@@ -181,6 +198,8 @@ def _run_locked(
                 + (" ..." if len(changed) > 3 else "")
             )
     predictor = load_predictor(spec, cfg)
+    if stage is not None:
+        stage.predictor = predictor
     load_s = time.perf_counter() - t_start
     fmt = cfg.format or default_format(out_stream)
     stdout_sink = StdoutSink(fmt, spec.name, predictor.model_name, out_stream)
@@ -191,16 +210,17 @@ def _run_locked(
             out_sink = OutDirSink(
                 out, save_images=cfg.save_images, append=cfg.resume, vid_stride=cfg.vid_stride
             )
-    engine = build_engine(
-        predictor, items, cfg, keep_images=cfg.save_images and out is not None, done=done
-    )
+    keep_images = (cfg.save_images and out is not None) or bool(stage and stage.needs_images)
+    engine = build_engine(predictor, items, cfg, keep_images=keep_images, done=done)
+    stream = stage.run(iter(engine)) if stage is not None else engine
     # The --out files first: whatever reached stdout is already persisted.
-    sinks = [s for s in (out_sink, stdout_sink) if s is not None]
+    extra = stage.sinks() if stage is not None else []
+    sinks = [s for s in (out_sink, *extra, stdout_sink) if s is not None]
     stopped_early = False
     try:
         with _progress(console, len(items), enabled=not cfg.quiet) as advance:
             current: str | None = None
-            for frame, outcome in engine:
+            for frame, outcome in stream:
                 if frame.source != current:
                     if current is not None:
                         advance()
@@ -225,13 +245,17 @@ def _run_locked(
             if current is not None:
                 advance()
     except BaseException:
+        if stage is not None:  # what was tracked so far is summarised and kept
+            with contextlib.suppress(Exception):
+                stage.finish()
         for sink in sinks:
             sink.abort()
         raise
     with _writing(out):
+        lines = stage.finish() if stage is not None else []
         for sink in sinks:
             sink.close()
-        lines = predictor.finalize(out)
+        lines += predictor.finalize(out)
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
     summary = RunSummary(

@@ -22,6 +22,7 @@ class Frame:
     image: np.ndarray | None = None  # RGB uint8 HxWx3, kept only when annotating
     fps: float | None = None  # video frames: frames per second of the source
     resumed: bool = False  # already in results.jsonl: re-rendered, not re-recorded
+    dropped: int = 0  # live sources: frames dropped so far (inference fell behind)
 
     @property
     def key(self) -> tuple[str, int | None]:

@@ -114,6 +114,10 @@ class StdoutSink:
             self._write_csv(record)
         elif self.fmt == "coco":
             self._coco.add(record)
+        elif self.fmt == "mot":
+            from cvtasks.track.mot import mot_lines
+
+            self._emit(mot_lines(record))
         else:
             self._records.append(dict(record, _summary=outcome.summary()))
 

@@ -220,11 +220,22 @@ def expand_sequences(
             raise UsageError(
                 f"{spec} mixes videos and images ({videos[0].name}): give each video on its own"
             )
-        rel = _unique(_safe_rel(spec.rstrip("/") or spec, None), used)
+        rel = _unique(_sequence_rel(spec), used)
         items.append(InputItem(path, spec, rel, "sequence", tuple(frames)))
     if not items:
         raise UsageError("no inputs given")
     return items
+
+
+def _sequence_rel(spec: str) -> PurePosixPath:
+    """Where a sequence's outputs are named: its folder, or for the MOTChallenge layout
+    ``<sequence>/img1`` the sequence's folder (``MOT17-02``, not ``img1``)."""
+    rel = _safe_rel(spec.rstrip("/") or spec, None)
+    if rel.name == "img1":
+        if len(rel.parts) > 1:
+            return rel.parent
+        return PurePosixPath(Path(spec).resolve().parent.name or "sequence")
+    return rel
 
 
 def _sequence_specs(specs: Iterable[str], stdin: TextIO | None) -> Iterator[str]:

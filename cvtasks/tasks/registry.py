@@ -56,10 +56,20 @@ class TaskSpec:
     positional: tuple[str, ...] = ()  # config keys given as arguments before the inputs
     model_source: str = "torchvision"  # or "transformers" (hub ids, aliases, local folders)
     runner: str | None = None  # "module:function" replacing the standard run (see runner.py)
+    expand: str = "cvtasks.io.sources:expand_inputs"  # what the inputs mean (files or sources)
+    stage: str | None = None  # "module:function" (cfg, out, items) -> a stage after the model
 
     def load_predictor_class(self) -> Any:
         """Import the predictor class (this is where torch gets imported)."""
         return _load(self.predictor)
+
+    def expand_function(self) -> Any:
+        """``expand(specs, stdin=..., exclude=...) -> list[InputItem]``."""
+        return _load(self.expand)
+
+    def make_stage(self, cfg: BaseConfig, out: Any, items: Any) -> Any:
+        """The stage that runs after the predictor (tracking), or None."""
+        return _load(self.stage)(cfg, out, items) if self.stage else None
 
     def run_function(self) -> Any:
         """The function that runs this task: ``run(spec, cfg, stdin=...) -> RunSummary``."""
@@ -116,6 +126,16 @@ TASKS: dict[str, TaskSpec] = {
             models="cvtasks.tasks.classify:classification_models",
             positional=("method",),
             runner="cvtasks.tasks.explain_data:run_explain",
+        ),
+        TaskSpec(
+            name="track",
+            help="Track objects through videos, image sequences and live streams; count line "
+            "crossings and zone occupancy (ByteTrack, OC-SORT, BoT-SORT, SORT).",
+            config_cls=TrackConfig,
+            predictor="cvtasks.track.predictors:make_track_predictor",
+            models="cvtasks.track.models:track_models",
+            expand="cvtasks.io.sources:expand_sequences",
+            stage="cvtasks.track.resume:make_track_stage",
         ),
         TaskSpec(
             name="depth",
