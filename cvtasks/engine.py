@@ -207,6 +207,10 @@ def prefetch(iterable: Iterable[T], depth: int = 2) -> Iterator[T]:
             put(("end", None))
         except BaseException as exc:  # re-raised in the consumer
             put(("error", exc))
+        finally:  # a stopped consumer: close the source now (a live reader's thread too)
+            close = getattr(iterable, "close", None)
+            if close is not None:
+                close()
 
     thread = threading.Thread(target=produce, name="cvtasks-prefetch", daemon=True)
     thread.start()
@@ -220,6 +224,7 @@ def prefetch(iterable: Iterable[T], depth: int = 2) -> Iterator[T]:
             yield payload
     finally:
         stop.set()
+        thread.join(timeout=30)  # no thread left inside a decoder when the process exits
 
 
 class Engine:
@@ -334,9 +339,15 @@ class Engine:
             yield Frame(item.source, None, rel=item.rel), Failure(str(exc))
             return
         produced = False
-        for samples, frames in prefetch(self._video_batches(item, reader)):
-            produced = True
-            yield from self._run_batch(samples, frames)
+        try:
+            for samples, frames in prefetch(self._video_batches(item, reader)):
+                produced = True
+                yield from self._run_batch(samples, frames)
+        except ItemError as exc:  # a live source that died: the source fails, after its frames
+            self.stats.failed += 1
+            self.stats.dropped += reader.dropped
+            yield Frame(item.source, None, rel=item.rel), Failure(str(exc))
+            return
         self.stats.dropped += reader.dropped
         if not produced and reader.frames_read == 0:
             self.stats.failed += 1

@@ -212,7 +212,7 @@ def _run_locked(
             )
     keep_images = (cfg.save_images and out is not None) or bool(stage and stage.needs_images)
     engine = build_engine(predictor, items, cfg, keep_images=keep_images, done=done)
-    stream = stage.run(iter(engine)) if stage is not None else engine
+    stream = stage.run(iter(engine)) if stage is not None else iter(engine)
     # The --out files first: whatever reached stdout is already persisted.
     extra = stage.sinks() if stage is not None else []
     sinks = [s for s in (out_sink, *extra, stdout_sink) if s is not None]
@@ -245,6 +245,8 @@ def _run_locked(
             if current is not None:
                 advance()
     except BaseException:
+        with contextlib.suppress(Exception):  # stop readers and their threads now
+            getattr(stream, "close", lambda: None)()
         if stage is not None:  # what was tracked so far is summarised and kept
             with contextlib.suppress(Exception):
                 stage.finish()
@@ -256,6 +258,8 @@ def _run_locked(
         for sink in sinks:
             sink.close()
         lines += predictor.finalize(out)
+    if stage is not None:
+        engine.stats.failed += stage.failures
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
     summary = RunSummary(

@@ -23,10 +23,12 @@ from cvtasks.errors import ItemError
 FIRST_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 8.0
 MAX_SANE_FPS = 240.0
+TIMEOUT_MS = 5000
 
 # FFmpeg's own log lines ("Stream ends prematurely ...") are noise on stderr: failures are
 # reported by cvtasks itself.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # "can't open ..." warnings
 
 
 class LiveReader:
@@ -44,7 +46,16 @@ class LiveReader:
         self._capture: Any = None
 
     def _open(self) -> bool:
-        capture = cv2.VideoCapture(self.target)
+        if isinstance(self.target, int):
+            capture = cv2.VideoCapture(self.target)
+        else:  # a stream that stalls this long counts as dropped (FFmpeg's default: 30 s)
+            timeouts = [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+                TIMEOUT_MS,
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                TIMEOUT_MS,
+            ]
+            capture = cv2.VideoCapture(self.target, cv2.CAP_FFMPEG, timeouts)
         if not capture.isOpened():
             capture.release()
             return False
@@ -72,7 +83,8 @@ class LiveReader:
         return False
 
     def frames(self, stride: int = 1) -> Iterator[tuple[int, np.ndarray | ItemError]]:
-        """Every ``stride``-th frame while the source lives; ItemError ends a dead source."""
+        """Every ``stride``-th frame while the source lives; raises ItemError when the source
+        cannot be opened or reopened."""
         slots: deque[tuple[int, np.ndarray]] = deque()
         ready = threading.Condition()
         stop = threading.Event()
@@ -121,7 +133,7 @@ class LiveReader:
                     else:
                         error = finished[0]
                         if error is not None:
-                            yield self.frames_read, error
+                            raise error  # the source failed (not one frame of it)
                         return
                 yield item
         finally:

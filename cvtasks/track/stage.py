@@ -158,6 +158,7 @@ class TrackStage:
         self.current: SourceTrack | None = None
         self.entries: list[dict[str, Any]] = []
         self.predictor: Predictor | None = None
+        self.failures = 0  # sources failed here (not by the engine), for the exit code
 
     @property
     def needs_images(self) -> bool:
@@ -205,6 +206,7 @@ class TrackStage:
         beyond = getattr(self.predictor, "beyond", None)
         problem = beyond(last) if beyond is not None else None
         if problem is not None:
+            self.failures += 1
             yield Frame(source, None, rel=rel), Failure(problem)
 
     def finish(self) -> list[str]:

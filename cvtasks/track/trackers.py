@@ -1,4 +1,5 @@
-"""A thin adapter over the `trackers` package: boxes and scores in, a track id per box out.
+"""A thin adapter over the `trackers` package (imported with this module, before any stream
+is opened: a live source must not wait for imports): boxes and scores in, a track id per box out.
 
 One adapter per source. The package's ids start at 0 and are never reused by one tracker;
 cvtasks reports them from 1. Boxes the tracker has not confirmed yet (id -1) get no id.
@@ -11,6 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import supervision as sv
+import trackers
 
 from cvtasks.track.config import TrackConfig
 
@@ -71,8 +74,6 @@ def tracker_kwargs(cfg: TrackConfig, fps: float, stride: int) -> dict[str, Any]:
 
 def make_tracker(name: str, kwargs: dict[str, Any]) -> Any:
     """The `trackers` class behind ``name``, built with ``kwargs``."""
-    import trackers
-
     classes = {
         "bytetrack": trackers.ByteTrackTracker,
         "ocsort": trackers.OCSORTTracker,
@@ -103,8 +104,6 @@ class TrackerAdapter:
         classes: Sequence[int],
         frame: np.ndarray | None = None,
     ) -> list[int | None]:
-        import supervision as sv
-
         count = len(boxes)
         detections = sv.Detections(
             xyxy=np.asarray(boxes, dtype=np.float32).reshape(count, 4),
