@@ -5,8 +5,8 @@ when the consumer is slow."""
 from __future__ import annotations
 
 import http.server
-import itertools
 import io
+import itertools
 import json
 import threading
 import time
