@@ -25,6 +25,8 @@ import torch
 from PIL import Image
 from torchvision.models import get_model, get_model_weights
 
+from bench.track import bench_tracking, print_tracking
+
 HERE = Path(__file__).resolve().parent
 CLASSIFIERS = {"resnet50", "resnet18", "mobilenet_v3_small", "vit_b_16", "convnext_tiny"}
 TASK_MODELS = [
@@ -396,7 +398,11 @@ def main() -> None:
     parser.add_argument("--task-images", type=int, default=8, help="images for the other tasks")
     parser.add_argument("--skip-tasks", action="store_true", help="classify rows only")
     parser.add_argument("--only-explain", action="store_true", help="the explain rows only")
+    parser.add_argument("--only-track", action="store_true", help="the tracking rows only")
     args = parser.parse_args()
+    if args.only_track:
+        print_tracking(run_tracking())
+        return
 
     paths = make_images(args.images, DATA / "images")
     if args.only_explain:
@@ -417,6 +423,7 @@ def main() -> None:
         results["models"][model] = bench_model(model, paths, args.batch, args.repeats)  # type: ignore[index]
     results["explain"] = {m: bench_explain(m, paths[1]) for m in ("resnet18", "resnet50")}
     results["video"] = bench_video()
+    results["tracking"] = run_tracking()
     results["tasks"] = {}
     if not args.skip_tasks:
         task_folder = DATA / "task_images"
@@ -443,6 +450,7 @@ def main() -> None:
             }  # type: ignore[index]
     (HERE / "results.json").write_text(json.dumps(results, indent=2))
     print_table(results)
+    print_tracking(results["tracking"])  # type: ignore[arg-type]
 
 
 VARIANTS = {
@@ -456,6 +464,11 @@ VARIANTS = {
     "C_contiguous": ["--no-channels-last"],
     "C_compile": ["--compile"],
 }
+
+
+def run_tracking() -> dict[str, object]:
+    model = "fasterrcnn_mobilenet_v3_large_320_fpn"
+    return bench_tracking(weights_file(model), model, DATA / "track_out")
 
 
 def bench_model(model: str, paths: list[Path], batch: int, repeats: int) -> dict[str, object]:
