@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import io
 import re
@@ -205,10 +206,8 @@ class _MjpegServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.close()
-        except OSError:
-            pass
 
 
 def bench_tracking(weights: Path, model: str, out: Path) -> dict[str, object]:
