@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cvtasks.config import build_config, load_yaml_file
+from cvtasks.config import InferenceConfig, build_config, load_yaml_file
+from cvtasks.errors import UsageError
 from cvtasks.runner import build_engine, collect_inputs, load_predictor
 from cvtasks.tasks.registry import get_task
 from cvtasks.types import Frame, Outcome
@@ -40,6 +41,8 @@ def predict(
         layers.append((str(config), data))
     layers.append(("predict()", {**options, "inputs": [str(p) for p in paths]}))
     cfg = build_config(spec.config_cls, layers)
-    items = collect_inputs(cfg)
+    if not isinstance(cfg, InferenceConfig):
+        raise UsageError(f"predict() runs a model over inputs; '{task}' does not")
+    items = collect_inputs(cfg, spec=spec)
     predictor = load_predictor(spec, cfg)
     yield from build_engine(predictor, items, cfg, keep_images=keep_images)

@@ -113,22 +113,6 @@ class BaseConfig:
         affects_results=False,
         panel="Output",
     )
-    save_images: bool = option(
-        False,
-        "Write annotated images (annotated videos for video inputs) under --out.",
-        affects_results=False,
-        panel="Output",
-        negatable=True,
-    )
-    format: str | None = option(
-        None,
-        "What goes to stdout: table, jsonl, json or csv (default: table on a terminal, "
-        "else jsonl).",
-        flag="-f",
-        choices=("table", "jsonl", "json", "csv"),
-        affects_results=False,
-        panel="Output",
-    )
     resume: bool = option(
         False,
         "Skip inputs already present in --out's results.jsonl.",
@@ -152,15 +136,6 @@ class BaseConfig:
         maximum=64,
         affects_results=False,
     )
-    lanes: int = option(
-        1,
-        "Batches processed side by side on threads, each decoding its images and running the "
-        "model on its share of the cores (classify, semantic segment; not with --workers): "
-        "faster for small models on few cores.",
-        minimum=1,
-        maximum=64,
-        affects_results=False,
-    )
     device: str = option(
         "auto",
         "auto, cpu, cuda, cuda:N or mps (auto picks the best present).",
@@ -177,6 +152,55 @@ class BaseConfig:
         negatable=True,
         affects_results=False,
     )
+    threads: int = option(
+        0,
+        "Torch threads for inference (0: the cores left after the DataLoader workers, or the "
+        "cores divided among --lanes).",
+        minimum=0,
+        maximum=1024,
+        affects_results=False,
+    )
+    max_image_pixels: int = option(
+        DEFAULT_MAX_IMAGE_PIXELS,
+        "Images with more pixels are rejected before decoding (decompression-bomb guard).",
+        minimum=1,
+        affects_results=False,
+    )
+    quiet: bool = option(
+        False, "No progress bar or timing summary.", flag="-q", affects_results=False
+    )
+
+
+@dataclass
+class InferenceConfig(BaseConfig):
+    """Keys of the commands that run a model over inputs (every task command): output
+    formats, annotated images, video stride and the inference speed options."""
+
+    save_images: bool = option(
+        False,
+        "Write annotated images (annotated videos for video inputs) under --out.",
+        affects_results=False,
+        panel="Output",
+        negatable=True,
+    )
+    format: str | None = option(
+        None,
+        "What goes to stdout: table, jsonl, json or csv (default: table on a terminal, "
+        "else jsonl).",
+        flag="-f",
+        choices=("table", "jsonl", "json", "csv"),
+        affects_results=False,
+        panel="Output",
+    )
+    lanes: int = option(
+        1,
+        "Batches processed side by side on threads, each decoding its images and running the "
+        "model on its share of the cores (classify, semantic segment; not with --workers): "
+        "faster for small models on few cores.",
+        minimum=1,
+        maximum=64,
+        affects_results=False,
+    )
     fold_bn: bool = option(
         True,
         "Fold BatchNorm into the convolution before it (classify, semantic segment, occlusion): "
@@ -190,14 +214,6 @@ class BaseConfig:
         "8-18 s of compiling, so worth it for long runs only.",
         affects_results=False,
     )
-    threads: int = option(
-        0,
-        "Torch threads for inference (0: the cores left after the DataLoader workers, or the "
-        "cores divided among --lanes).",
-        minimum=0,
-        maximum=1024,
-        affects_results=False,
-    )
     vid_stride: int = option(1, "Process every N-th video frame.", minimum=1, maximum=100_000)
     jpeg_draft: bool = option(
         True,
@@ -205,20 +221,19 @@ class BaseConfig:
         "to): much faster on photos, results nearly identical; off for bit-exact decoding.",
         negatable=True,
     )
-    max_image_pixels: int = option(
-        DEFAULT_MAX_IMAGE_PIXELS,
-        "Images with more pixels are rejected before decoding (decompression-bomb guard).",
-        minimum=1,
-        affects_results=False,
-    )
-    quiet: bool = option(
-        False, "No progress bar or timing summary.", flag="-q", affects_results=False
-    )
 
 
 def config_fields(cls: type[BaseConfig]) -> list[dataclasses.Field[Any]]:
     """The fields of a config class, in declaration order."""
     return list(dataclasses.fields(cls))
+
+
+def panel_order(fields: list[dataclasses.Field[Any]]) -> list[dataclasses.Field[Any]]:
+    """Fields grouped by panel (panels in order of first appearance), for dumps and docs."""
+    panels: dict[str, list[dataclasses.Field[Any]]] = {}
+    for f in fields:
+        panels.setdefault(meta_of(f).panel, []).append(f)
+    return [f for group in panels.values() for f in group]
 
 
 def field_types(cls: type[BaseConfig]) -> dict[str, Any]:
@@ -474,7 +489,7 @@ def dump_config(cfg: BaseConfig, task: str, *, comments: bool = True, header: st
     """A YAML document of every key, each with its help as a comment (for humans and --out)."""
     lines = [f"# {line}" for line in header.splitlines()] + [f"task: {task}"]
     panel = None
-    for f in config_fields(type(cfg)):
+    for f in panel_order(config_fields(type(cfg))):
         meta = meta_of(f)
         if comments:
             if meta.panel != panel:

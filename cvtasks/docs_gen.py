@@ -8,7 +8,7 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
-from cvtasks.config import BaseConfig, config_fields, field_types, meta_of
+from cvtasks.config import BaseConfig, config_fields, field_types, meta_of, panel_order
 
 HEADER = """# Options reference
 
@@ -47,7 +47,7 @@ def options_table(cls: type[BaseConfig], skip: tuple[str, ...] = ()) -> Iterator
     defaults = cls()
     yield "| option | default | meaning | resume |"
     yield "|---|---|---|---|"
-    for field in config_fields(cls):
+    for field in panel_order(config_fields(cls)):
         meta = meta_of(field)
         if not meta.cli or field.name in skip:
             continue

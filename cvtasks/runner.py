@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.markup import escape
 
-from cvtasks.config import BaseConfig
+from cvtasks.config import InferenceConfig
 from cvtasks.engine import Engine, RunStats, usable_lanes
 from cvtasks.errors import OutputError, UsageError
 from cvtasks.io.lock import out_lock
@@ -57,7 +57,7 @@ def usage_line(spec: TaskSpec) -> str:
     return f"usage: cvtasks {spec.name}{positional} [OPTIONS] INPUTS..."
 
 
-def check_run_options(spec: TaskSpec, cfg: BaseConfig) -> None:
+def check_run_options(spec: TaskSpec, cfg: InferenceConfig) -> None:
     """Usage errors that need no file system: missing inputs, output options without --out."""
     if not cfg.inputs:
         raise UsageError(
@@ -72,7 +72,7 @@ def check_run_options(spec: TaskSpec, cfg: BaseConfig) -> None:
 
 
 def collect_inputs(
-    cfg: BaseConfig, stdin: TextIO | None = None, spec: TaskSpec | None = None
+    cfg: InferenceConfig, stdin: TextIO | None = None, spec: TaskSpec | None = None
 ) -> list[InputItem]:
     """Expand ``cfg.inputs`` (usage error before any model loads), excluding ``--out``: files
     for most tasks, one source per input for tracking."""
@@ -82,7 +82,7 @@ def collect_inputs(
     return items
 
 
-def load_predictor(spec: TaskSpec, cfg: BaseConfig) -> Predictor:
+def load_predictor(spec: TaskSpec, cfg: InferenceConfig) -> Predictor:
     """Resolve the device and build the task's predictor (downloads weights if needed)."""
     from cvtasks.device import autocast_for, resolve_device
 
@@ -104,7 +104,7 @@ def load_predictor(spec: TaskSpec, cfg: BaseConfig) -> Predictor:
 def build_engine(
     predictor: Predictor,
     items: list[InputItem],
-    cfg: BaseConfig,
+    cfg: InferenceConfig,
     *,
     keep_images: bool,
     done: Collection[Any] = frozenset(),
@@ -154,7 +154,7 @@ def set_threads(threads: int, workers: int, lanes: int = 1) -> None:
 
 def run_task(
     spec: TaskSpec,
-    cfg: BaseConfig,
+    cfg: InferenceConfig,
     *,
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
@@ -175,7 +175,7 @@ def run_task(
 
 def _run_locked(
     spec: TaskSpec,
-    cfg: BaseConfig,
+    cfg: InferenceConfig,
     items: list[InputItem],
     out: Path | None,
     out_stream: TextIO,

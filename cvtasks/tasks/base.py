@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import torch
 from PIL import Image
 
-from cvtasks.config import BaseConfig
+from cvtasks.config import InferenceConfig
 from cvtasks.errors import UsageError
 from cvtasks.log import warn
 from cvtasks.speed import fold_batchnorm, silence_cuda_home_notice
@@ -31,7 +31,7 @@ class Predictor(ABC):
     supports_lanes: ClassVar[bool] = False  # infer/postprocess may run on two threads at once
     channels_last: bool = False  # set when the model was converted to channels-last
 
-    def __init__(self, cfg: BaseConfig, device: torch.device) -> None:
+    def __init__(self, cfg: InferenceConfig, device: torch.device) -> None:
         self.cfg = cfg
         self.device = device
 

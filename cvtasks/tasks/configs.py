@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cvtasks.config import BaseConfig, option
+from cvtasks.config import InferenceConfig, option
 
 MODEL_HELP = "Model name: a torchvision builder name (see `cvtasks models list`)."
 
 
 @dataclass
-class ClassifyConfig(BaseConfig):
+class ClassifyConfig(InferenceConfig):
     """Options of `cvtasks classify`."""
 
     model: str = option("resnet50", MODEL_HELP, flag="-m", panel="Model")
@@ -25,7 +25,7 @@ _FORMAT_HELP = (
 
 
 @dataclass
-class DetectConfig(BaseConfig):
+class DetectConfig(InferenceConfig):
     """Options of `cvtasks detect` (also inherited by pose and instance segmentation)."""
 
     model: str = option("fasterrcnn_resnet50_fpn_v2", MODEL_HELP, flag="-m", panel="Model")
@@ -145,7 +145,7 @@ EXPLAIN_METHODS = ATTRIBUTION_METHODS + VISUALISATION_METHODS
 
 
 @dataclass
-class ExplainConfig(BaseConfig):
+class ExplainConfig(InferenceConfig):
     """Options of `cvtasks explain METHOD`."""
 
     method: str = option(
@@ -293,7 +293,7 @@ class ExplainConfig(BaseConfig):
 
 
 @dataclass
-class DepthConfig(BaseConfig):
+class DepthConfig(InferenceConfig):
     """Options of `cvtasks depth`."""
 
     model: str = option(
