@@ -201,6 +201,17 @@ def test_depth_colormap(cli, tmp_path, photos):
     assert run(cli, tmp_path, [*base, "--colormap", "inferno"], "b") == reference
 
 
+def test_track_trail_and_reconnect(cli, tmp_path):
+    """Trails are drawn only; reconnection attempts matter to live sources only (a file here)."""
+    from track_scenes import crossing_scene, write_sequence
+
+    scene = write_sequence(crossing_scene(), tmp_path / "SCENE-01")
+    base = ["track", scene / "img1", "--detections", scene / "det" / "det.txt", "--save-images"]
+    reference = run(cli, tmp_path, base, "ref")
+    assert reference and any(r["predictions"] for r in reference)
+    assert run(cli, tmp_path, [*base, "--trail", "3", "--reconnect", "0"], "b") == reference
+
+
 TESTED_HERE = {
     *OUTPUT_VARIANTS,
     *SPEED_VARIANTS,
@@ -212,6 +223,8 @@ TESTED_HERE = {
     "kpt_conf",
     "alpha",
     "colormap",
+    "trail",
+    "reconnect",
 }
 
 
