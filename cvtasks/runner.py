@@ -85,7 +85,9 @@ def collect_inputs(
 def load_predictor(spec: TaskSpec, cfg: InferenceConfig) -> Predictor:
     """Resolve the device and build the task's predictor (downloads weights if needed)."""
     from cvtasks.device import autocast_for, resolve_device
+    from cvtasks.weights import apply_run_model
 
+    apply_run_model(cfg)  # -w runs/NAME brings its model name
     device = resolve_device(cfg.device)
     autocast_for(device, cfg.precision)  # an impossible precision fails before the model loads
     predictor: Predictor = spec.load_predictor_class()(cfg, device)

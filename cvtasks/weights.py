@@ -41,25 +41,103 @@ _NONE_SPECS = {"none", "null", "random"}
 class ResolvedWeights:
     """What ``--weights`` resolved to for one model.
 
-    ``member`` always provides preprocessing and metadata: the requested enum member, or the
-    model's DEFAULT member when the weights come from a file or are random.
+    ``member`` provides metadata: the requested enum member, or the model's DEFAULT member when
+    the weights come from a file, a run folder or are random. Preprocessing is the member's,
+    except for a ``cvtasks train`` run folder, which brings its own (and its class names).
     """
 
     model: str
-    kind: str  # "pretrained" | "file" | "none"
+    kind: str  # "pretrained" | "file" | "run" | "none"
     member: WeightsEnum
-    path: Path | None  # cache file (pretrained) or the user's file
+    path: Path | None  # cache file (pretrained), the user's file, or a run's best.safetensors
+    labels: tuple[str, ...] = ()  # a run folder's classes
+    preprocessing: Mapping[str, Any] | None = None  # a run folder's evaluation preprocessing
 
     @property
     def categories(self) -> list[str]:
-        return list(self.member.meta.get("categories") or [])
+        return list(self.labels) if self.labels else list(self.member.meta.get("categories") or [])
+
+    def transforms(self) -> Any:
+        """The evaluation preprocessing: the weights' own ``transforms()``, or the run's."""
+        if self.preprocessing is None:
+            return self.member.transforms()
+        from torchvision.transforms import InterpolationMode
+        from torchvision.transforms._presets import ImageClassification
+
+        p = self.preprocessing
+        return ImageClassification(
+            crop_size=int(p["crop"]),
+            resize_size=int(p["resize"]),
+            mean=tuple(float(v) for v in p["mean"]),
+            std=tuple(float(v) for v in p["std"]),
+            interpolation=InterpolationMode(str(p.get("interpolation", "bilinear"))),
+        )
 
     def describe(self) -> str:
         if self.kind == "pretrained":
             return str(self.member)
         if self.kind == "file":
             return str(self.path)
+        if self.kind == "run":
+            assert self.path is not None
+            return f"run folder {self.path.parent}"
         return "none (random init)"
+
+
+RUN_CONFIG = "config.yaml"
+RUN_BEST = "best.safetensors"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a ``cvtasks train`` run folder says about its model."""
+
+    folder: Path
+    model: str
+    classes: tuple[str, ...]
+    preprocessing: Mapping[str, Any]
+
+
+def is_run_folder(spec: str | Path) -> bool:
+    """A folder written by ``cvtasks train`` (config.yaml and best.safetensors inside)."""
+    folder = Path(spec).expanduser()
+    return folder.is_dir() and (folder / RUN_CONFIG).is_file() and (folder / RUN_BEST).is_file()
+
+
+def read_run(folder: str | Path) -> RunInfo:
+    """The model, classes and preprocessing of a run folder (exit 3 if it is damaged)."""
+    from cvtasks.config import load_yaml_file
+    from cvtasks.errors import ConfigError
+
+    path = Path(folder).expanduser()
+    try:
+        run = load_yaml_file(path / RUN_CONFIG).get("run")
+        if not isinstance(run, dict):
+            raise KeyError("run")
+        classes = tuple(str(c) for c in run["classes"])
+        preprocessing = dict(run["preprocessing"])
+        for key in ("resize", "crop", "mean", "std"):
+            preprocessing[key]  # noqa: B018 - a missing key is the error
+        return RunInfo(path, str(run["model"]), classes, preprocessing)
+    except (ConfigError, KeyError, TypeError, ValueError) as exc:
+        raise WeightsError(
+            f"{path} is not a usable cvtasks train run folder ({RUN_CONFIG}: {exc})"
+        ) from None
+
+
+def apply_run_model(cfg: Any) -> None:
+    """``-w runs/NAME`` names its model: ``-m`` may be omitted; a different ``-m`` is an error."""
+    from cvtasks.config import is_given
+
+    if not is_run_folder(str(cfg.weights).strip()):
+        return
+    run = read_run(str(cfg.weights).strip())
+    if is_given(cfg, "model") and cfg.model != run.model:
+        raise UsageError(
+            f"-m {cfg.model} contradicts --weights {run.folder}, a run folder of {run.model}: "
+            "leave -m out (the run knows its model)"
+        )
+    cfg.model = run.model
 
 
 def check_model_name(name: str, names: Sequence[str], task: str) -> None:
@@ -96,6 +174,13 @@ def resolve_weights(model: str, spec: str) -> ResolvedWeights:
     text = spec.strip()
     if text.lower() in _NONE_SPECS:
         return ResolvedWeights(model, "none", default, None)
+    if is_run_folder(text):
+        run = read_run(text)
+        if run.model != model:
+            raise UsageError(f"--weights {run.folder} is a run folder of {run.model}, not {model}")
+        return ResolvedWeights(
+            model, "run", default, run.folder / RUN_BEST, run.classes, run.preprocessing
+        )
     if is_file_spec(text):
         path = Path(text).expanduser()
         if not path.is_file():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,7 +24,7 @@ def inspectable_models() -> list[str]:
 
 def default_input_size(resolved: ResolvedWeights) -> int:
     """The side the weights' preprocessing produces (crop size, or resize size)."""
-    transforms = resolved.member.transforms()
+    transforms = resolved.transforms()
     for attr in ("crop_size", "resize_size"):
         value = getattr(transforms, attr, None)
         if value:
@@ -54,8 +53,8 @@ def build_for_inspection(
     resolved = resolve_weights(name, weights_file or "DEFAULT")
     num_classes = len(resolved.categories)
     state = None
-    if weights_file:
-        state = load_state_dict(Path(weights_file))
+    if weights_file and resolved.path is not None:  # a file, or a run folder's best weights
+        state = load_state_dict(resolved.path)
         num_classes = _head_classes(state) or num_classes
     kwargs: dict[str, Any]
     if name in torchvision.models.list_models(module=torchvision.models.segmentation):

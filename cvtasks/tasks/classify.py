@@ -117,7 +117,7 @@ class ClassifyPredictor(Predictor):
         self.weights = resolve_weights(cfg.model, cfg.weights)
         self.labels = class_names(self.weights, cfg.labels)
         self.top_k = min(cfg.top_k, len(self.labels))
-        self.transforms = self.weights.member.transforms()
+        self.transforms = self.weights.transforms()
         model = build_classifier(cfg.model, self.weights, len(self.labels)).to(device)
         self.model = self.maybe_compile(self.use_channels_last(self.maybe_fold_batchnorm(model)))
 

@@ -60,7 +60,7 @@ def load_classifier(cfg: ExplainConfig, device: torch.device) -> Classifier:
     model = build_classifier(cfg.model, weights, len(labels)).to(device)
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    return Classifier(model, weights, labels, weights.member.transforms())
+    return Classifier(model, weights, labels, weights.transforms())
 
 
 def crop_box(transforms: Any, width: int, height: int) -> tuple[int, int, int, int]:

@@ -26,6 +26,7 @@ from cvtasks.explain.layers import captured, get_layer, spatial_layers
 from cvtasks.io.atomic import atomic_write, atomic_write_text, safe_join
 from cvtasks.io.decode import decode_image
 from cvtasks.io.lock import out_lock
+from cvtasks.weights import apply_run_model
 from cvtasks.render.figure import titled
 from cvtasks.render.palette import instance_colour
 from cvtasks.tasks.base import Predictor
@@ -538,6 +539,7 @@ def run_model_level(cfg: ExplainConfig) -> Any:
     if cfg.out is None:
         raise UsageError(f"{cfg.method} writes its figures under --out: pass -o DIR")
     out = Path(cfg.out)
+    apply_run_model(cfg)
     net = load_classifier(cfg, resolve_device(cfg.device))
     with out_lock(out, wait=cfg.wait_lock):
         record = (
