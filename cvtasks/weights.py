@@ -116,8 +116,9 @@ def read_run(folder: str | Path) -> RunInfo:
             raise KeyError("run")
         classes = tuple(str(c) for c in run["classes"])
         preprocessing = dict(run["preprocessing"])
-        for key in ("resize", "crop", "mean", "std"):
-            preprocessing[key]  # noqa: B018 - a missing key is the error
+        missing = [k for k in ("resize", "crop", "mean", "std") if k not in preprocessing]
+        if missing:
+            raise KeyError(f"preprocessing lacks {', '.join(missing)}")
         return RunInfo(path, str(run["model"]), classes, preprocessing)
     except (ConfigError, KeyError, TypeError, ValueError) as exc:
         raise WeightsError(

@@ -26,7 +26,6 @@ from cvtasks.explain.layers import captured, get_layer, spatial_layers
 from cvtasks.io.atomic import atomic_write, atomic_write_text, safe_join
 from cvtasks.io.decode import decode_image
 from cvtasks.io.lock import out_lock
-from cvtasks.weights import apply_run_model
 from cvtasks.render.figure import titled
 from cvtasks.render.palette import instance_colour
 from cvtasks.tasks.base import Predictor
@@ -40,6 +39,7 @@ from cvtasks.tasks.explain import (
 )
 from cvtasks.tasks.registry import ExplainConfig, TaskSpec
 from cvtasks.types import Artifact, Frame, Result
+from cvtasks.weights import apply_run_model
 
 MODEL_LEVEL = ("filters", "maximize")
 DATASET_LEVEL = ("top-patches", "embed")
