@@ -10,6 +10,8 @@ from cvtasks.config import suggest
 from cvtasks.errors import UsageError
 from cvtasks.tasks.registry import TASKS, TaskSpec
 
+SHARED_MODELS = ("explain", "track", "train", "eval")  # commands using other tasks' models
+
 
 @dataclass
 class ModelRow:
@@ -78,7 +80,7 @@ def list_models(task: str | None = None) -> list[ModelRow]:
     specs = [TASKS[task]] if task else list(TASKS.values())
     rows = []
     for spec in specs:
-        if spec.name in ("explain", "track") and task is None:  # others' models: listed once
+        if spec.name in SHARED_MODELS and task is None:  # others' models: listed once
             continue
         make = _transformers_row if spec.model_source == "transformers" else _torchvision_row
         rows += [make(name, spec.name) for name in spec.model_names()]
@@ -91,7 +93,7 @@ def find_task(model: str) -> TaskSpec:
 
     every: list[str] = []
     for spec in TASKS.values():
-        if spec.name in ("explain", "track"):
+        if spec.name in SHARED_MODELS:
             continue
         names = spec.model_names()
         if model in names or (spec.model_source == "transformers" and known_model(model)):

@@ -205,6 +205,7 @@ def _run_locked(
     load_s = time.perf_counter() - t_start
     fmt = cfg.format or default_format(out_stream)
     stdout_sink = StdoutSink(fmt, spec.name, predictor.model_name, out_stream)
+    records_out = stage is None or stage.prints_records  # else stdout carries a report
     out_sink = None
     if out is not None:
         with _writing(out):
@@ -217,7 +218,7 @@ def _run_locked(
     stream = stage.run(iter(engine)) if stage is not None else iter(engine)
     # The --out files first: whatever reached stdout is already persisted.
     extra = stage.sinks() if stage is not None else []
-    sinks = [s for s in (out_sink, *extra, stdout_sink) if s is not None]
+    sinks = [s for s in (out_sink, *extra, stdout_sink if records_out else None) if s is not None]
     stopped_early = False
     try:
         with _progress(console, len(items), enabled=not cfg.quiet) as advance:
@@ -264,6 +265,10 @@ def _run_locked(
         engine.stats.failed += stage.failures
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
+    text = stage.report(fmt) if stage is not None else None
+    if text is not None:
+        out_stream.write(text)
+        out_stream.flush()
     summary = RunSummary(
         engine.stats, len(items), load_s, time.perf_counter() - t_start, stopped_early
     )

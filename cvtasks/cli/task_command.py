@@ -99,6 +99,7 @@ def make_task_command(spec: TaskSpec) -> Callable[..., None]:
     hints = field_types(cfg_cls)
     defaults = cfg_cls()
     option_names = [f.name for f in config_fields(cfg_cls) if meta_of(f).cli]
+    inputs_field = next(f for f in config_fields(cfg_cls) if f.name == "inputs")
 
     @handle_errors
     def command(ctx: typer.Context, **kwargs: Any) -> None:
@@ -116,10 +117,7 @@ def make_task_command(spec: TaskSpec) -> Callable[..., None]:
             default=None,
             annotation=Annotated[
                 list[str] | None,
-                typer.Argument(
-                    help="Images, folders, globs, @list.txt, '-' (paths on stdin) or videos.",
-                    show_default=False,
-                ),
+                typer.Argument(help=meta_of(inputs_field).help, show_default=False),
             ],
         ),
         inspect.Parameter(

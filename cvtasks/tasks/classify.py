@@ -43,9 +43,11 @@ class ClassPrediction:
 
 @dataclass
 class ClassifyResult:
-    """Top-k classes of one image, highest probability first."""
+    """Top-k classes of one image, highest probability first (``probabilities``: every
+    class's, kept only for per-video verdicts; not in the record)."""
 
     predictions: list[ClassPrediction]
+    probabilities: np.ndarray | None = None
 
     def to_record(self) -> dict[str, Any]:
         return {"predictions": [asdict(p) for p in self.predictions]}
@@ -93,11 +95,13 @@ def architecture_kwargs(
     return {}
 
 
-def build_classifier(name: str, resolved: ResolvedWeights, num_classes: int) -> nn.Module:
+def build_classifier(
+    name: str, resolved: ResolvedWeights, num_classes: int, warn_random: bool = True
+) -> nn.Module:
     """Build ``name`` with ``num_classes`` outputs and load the resolved weights (if any)."""
     state = load_weights(resolved)
     kwargs = architecture_kwargs(name, resolved, state)
-    if resolved.kind == "none":
+    if resolved.kind == "none" and warn_random:
         warn(f"--weights none: {name} has random weights; its predictions are meaningless")
     model = get_model(name, weights=None, num_classes=num_classes, **kwargs)
     if state is not None:
@@ -132,12 +136,17 @@ class ClassifyPredictor(Predictor):
         return logits.float().softmax(dim=1)
 
     def postprocess(self, outputs: torch.Tensor, frames: Sequence[Frame]) -> list[Result]:
+        assert isinstance(self.cfg, ClassifyConfig)
         scores, indices = outputs.topk(self.top_k, dim=1)
+        keep_all = self.cfg.aggregate is not None
+        every = outputs.float().cpu().numpy() if keep_all else None
         results: list[Result] = []
-        for row_scores, row_indices in zip(scores.tolist(), indices.tolist(), strict=True):
+        for row, (row_scores, row_indices) in enumerate(
+            zip(scores.tolist(), indices.tolist(), strict=True)
+        ):
             preds = [
                 ClassPrediction(self.labels[i], int(i), round(float(s), 6))
                 for s, i in zip(row_scores, row_indices, strict=True)
             ]
-            results.append(ClassifyResult(preds))
+            results.append(ClassifyResult(preds, every[row] if every is not None else None))
         return results

@@ -16,6 +16,13 @@ class ClassifyConfig(InferenceConfig):
 
     model: str = option("resnet50", MODEL_HELP, flag="-m", panel="Model")
     top_k: int = option(5, "Predictions per image, highest first.", minimum=1, panel="Task")
+    aggregate: str | None = option(
+        None,
+        "Videos: also one summary record per video, its verdict by the mean probability of each "
+        "class over the frames read (mean) or by the most frequent top-1 class (vote).",
+        choices=("mean", "vote"),
+        panel="Task",
+    )
 
 
 _FORMAT_HELP = (

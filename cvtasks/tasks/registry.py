@@ -25,6 +25,7 @@ from cvtasks.tasks.configs import (
     SegmentConfig,
 )
 from cvtasks.track.config import TrackConfig
+from cvtasks.train.config import EvalConfig, TrainConfig
 
 __all__ = [
     "ATTRIBUTION_METHODS",
@@ -39,7 +40,9 @@ __all__ = [
     "PoseConfig",
     "SegmentConfig",
     "TaskSpec",
+    "EvalConfig",
     "TrackConfig",
+    "TrainConfig",
     "get_task",
 ]
 
@@ -94,6 +97,7 @@ TASKS: dict[str, TaskSpec] = {
             config_cls=ClassifyConfig,
             predictor="cvtasks.tasks.classify:ClassifyPredictor",
             models="cvtasks.tasks.classify:classification_models",
+            stage="cvtasks.tasks.aggregate:make_aggregate_stage",
         ),
         TaskSpec(
             name="detect",
@@ -136,6 +140,26 @@ TASKS: dict[str, TaskSpec] = {
             models="cvtasks.track.models:track_models",
             expand="cvtasks.io.sources:expand_sequences",
             stage="cvtasks.track.resume:make_track_stage",
+        ),
+        TaskSpec(
+            name="train",
+            help="Train a classifier on your own labelled folders (fine-tune a torchvision "
+            "model); the run folder is a weights spec (-w runs/NAME).",
+            config_cls=TrainConfig,
+            predictor="cvtasks.tasks.classify:ClassifyPredictor",
+            models="cvtasks.tasks.classify:classification_models",
+            runner="cvtasks.train.runner:run_train",
+        ),
+        TaskSpec(
+            name="eval",
+            help="Measure a classifier on a labelled folder: top-1/top-5, per-class precision, "
+            "recall, F1, confusion; for two classes ROC AUC, EER, APCER, BPCER, ACER.",
+            config_cls=EvalConfig,
+            predictor="cvtasks.tasks.classify:ClassifyPredictor",
+            models="cvtasks.tasks.classify:classification_models",
+            positional=("kind",),
+            expand="cvtasks.train.evaluate:expand_eval_inputs",
+            stage="cvtasks.train.evaluate:make_eval_stage",
         ),
         TaskSpec(
             name="depth",

@@ -14,7 +14,7 @@ from typing import Any
 from cvtasks.errors import UsageError
 from cvtasks.io.sources import InputItem
 from cvtasks.log import warn
-from cvtasks.tasks.base import Predictor
+from cvtasks.stages import Stage
 from cvtasks.track.analytics import SourceAnalytics, Tracked
 from cvtasks.track.config import TrackConfig
 from cvtasks.track.evaluate import evaluate_source
@@ -127,7 +127,7 @@ class SourceTrack:
         return entry
 
 
-class TrackStage:
+class TrackStage(Stage):
     """Detections in, tracks out, for every source of a run."""
 
     def __init__(
@@ -138,8 +138,8 @@ class TrackStage:
         resumed: list[dict[str, Any]] | None = None,
         all_items: list[InputItem] | None = None,
     ) -> None:
+        super().__init__(items)  # the sources to track (with --resume: those not finished yet)
         self.cfg = cfg
-        self.items = items  # the sources to track (with --resume: those not finished yet)
         every = all_items if all_items is not None else items
         self.lines = [parse_line(spec) for spec in cfg.line]
         self.zones = [parse_zone(spec) for spec in cfg.zone]
@@ -157,13 +157,8 @@ class TrackStage:
         self._scratch = tempfile.TemporaryDirectory(prefix="cvtasks-mot-") if out is None else None
         self.current: SourceTrack | None = None
         self.entries: list[dict[str, Any]] = []
-        self.predictor: Predictor | None = None
-        self.failures = 0  # sources failed here (not by the engine), for the exit code
 
-    @property
-    def needs_images(self) -> bool:
-        """BoT-SORT's camera-motion compensation looks at the frames themselves."""
-        return self.cfg.tracker == "botsort" and self.cfg.cmc
+        self.needs_images = cfg.tracker == "botsort" and cfg.cmc  # BoT-SORT's CMC sees frames
 
     def sinks(self) -> list[Any]:
         return [self.files] if self.files is not None else []

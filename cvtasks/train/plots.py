@@ -1,0 +1,99 @@
+"""Figures of a training run and of an evaluation: confusion matrix, learning curves, ROC."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cvtasks.io.atomic import atomic_write
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure: Any, path: Path) -> None:
+    plt = _pyplot()
+    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", dpi=110))
+    plt.close(figure)
+
+
+def confusion_png(matrix: np.ndarray, classes: Sequence[str], path: Path, title: str) -> None:
+    """Counts, with each row's share as the cell colour (rows: true class)."""
+    plt = _pyplot()
+    count = len(classes)
+    side = max(4.5, 0.55 * count + 2.5)
+    figure, axes = plt.subplots(figsize=(side, side * 0.9))
+    totals = matrix.sum(axis=1, keepdims=True)
+    shares = np.divide(matrix, np.maximum(totals, 1))
+    axes.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    axes.set_xticks(range(count), classes, rotation=45, ha="right")
+    axes.set_yticks(range(count), classes)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    for row in range(count):
+        for column in range(count):
+            axes.text(
+                column,
+                row,
+                f"{matrix[row, column]}\n{shares[row, column]:.0%}",
+                ha="center",
+                va="center",
+                fontsize=9 if count < 12 else 6,
+                color="white" if shares[row, column] > 0.55 else "black",
+            )
+    axes.set_title(title, fontsize=10)
+    figure.tight_layout()
+    _save(figure, path)
+
+
+def curves_png(history: Sequence[dict[str, Any]], path: Path, title: str) -> None:
+    """Loss and top-1 per epoch, training and validation."""
+    plt = _pyplot()
+    epochs = [h["epoch"] for h in history]
+    figure, (loss, accuracy) = plt.subplots(1, 2, figsize=(10, 4))
+    loss.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
+    loss.plot(epochs, [h["val_loss"] for h in history], "o-", label="validation")
+    loss.set_xlabel("epoch")
+    loss.set_ylabel("cross-entropy (label-smoothed)")
+    loss.legend()
+    accuracy.plot(epochs, [h["train_top1"] for h in history], "o-", label="train")
+    accuracy.plot(epochs, [h["val_top1"] for h in history], "o-", label="validation")
+    accuracy.set_xlabel("epoch")
+    accuracy.set_ylabel("top-1 accuracy")
+    accuracy.set_ylim(0, 1.02)
+    accuracy.legend()
+    for axes in (loss, accuracy):
+        axes.grid(alpha=0.3)
+        axes.set_xticks(epochs if len(epochs) <= 20 else epochs[:: max(1, len(epochs) // 10)])
+    figure.suptitle(title, fontsize=11)
+    figure.tight_layout()
+    _save(figure, path)
+
+
+def roc_png(
+    fpr: np.ndarray, tpr: np.ndarray, auc: float, eer: float, positive: str, path: Path, title: str
+) -> None:
+    """ROC of accepting presentations as ``positive`` (bona fide), with the EER point."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(5, 5))
+    axes.plot(fpr, tpr, lw=2, label=f"ROC (AUC {auc:.3f})")
+    axes.plot([0, 1], [0, 1], "--", color="grey", lw=1)
+    axes.plot([eer], [1 - eer], "o", color="crimson", label=f"EER {eer:.3f}")
+    axes.set_xlabel("APCER (attacks accepted)")
+    axes.set_ylabel(f"1 - BPCER ({positive} accepted)")
+    axes.set_xlim(-0.01, 1.01)
+    axes.set_ylim(-0.01, 1.01)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right")
+    axes.set_title(title, fontsize=10)
+    figure.tight_layout()
+    _save(figure, path)
