@@ -13,7 +13,12 @@ from PIL import Image
 def _photos() -> list[np.ndarray]:
     import skimage.data
 
-    return [skimage.data.astronaut(), skimage.data.chelsea(), skimage.data.coffee(), skimage.data.rocket()]
+    return [
+        skimage.data.astronaut(),
+        skimage.data.chelsea(),
+        skimage.data.coffee(),
+        skimage.data.rocket(),
+    ]
 
 
 def screen_replay(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -23,7 +28,9 @@ def screen_replay(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     angle = rng.uniform(0, np.pi)
     period = rng.uniform(2.5, 4.0)
     wave = np.sin((x * np.cos(angle) + y * np.sin(angle)) * 2 * np.pi / period)
-    shown = np.clip(crop.astype(np.float32) * (0.7 + 0.3 * wave[..., None]), 0, 255).astype(np.uint8)
+    shown = np.clip(crop.astype(np.float32) * (0.7 + 0.3 * wave[..., None]), 0, 255).astype(
+        np.uint8
+    )
     buffer = io.BytesIO()
     Image.fromarray(shown).save(buffer, format="JPEG", quality=int(rng.integers(15, 30)))
     return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))

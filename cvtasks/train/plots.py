@@ -64,6 +64,9 @@ def curves_png(history: Sequence[dict[str, Any]], path: Path, title: str) -> Non
     loss.plot(epochs, [h["val_loss"] for h in history], "o-", label="validation")
     loss.set_xlabel("epoch")
     loss.set_ylabel("cross-entropy (label-smoothed)")
+    values = [h[k] for h in history for k in ("train_loss", "val_loss") if h[k] > 0]
+    if values and max(values) / min(values) > 20:  # an early spike would flatten the rest
+        loss.set_yscale("log")
     loss.legend()
     accuracy.plot(epochs, [h["train_top1"] for h in history], "o-", label="train")
     accuracy.plot(epochs, [h["val_top1"] for h in history], "o-", label="validation")

@@ -256,3 +256,43 @@ def test_lanes_give_the_same_records_in_the_same_order(cli, photos, r18_file, tm
     with_workers = cli([*base[:-2], "--lanes", "2", "--workers", "1", "-q"])
     assert with_workers.exit_code == 1
     assert "--lanes does not combine with --workers: running one lane" in with_workers.stderr
+
+
+@pytest.mark.parametrize("method", ["mean", "vote"])
+def test_video_verdict_aggregates_the_frames(cli, r18_file, tmp_path, method):
+    import cv2
+    import numpy as np
+
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (96, 64))
+    rng = np.random.default_rng(0)
+    for _ in range(7):
+        writer.write(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8))
+    writer.release()
+    args = [
+        "classify",
+        video,
+        "-m",
+        "resnet18",
+        "-w",
+        r18_file,
+        "--top-k",
+        "1000",
+        "--aggregate",
+        method,
+    ]
+    result = cli([*args, "--vid-stride", "2", "-f", "jsonl", "-q"])
+    assert result.exit_code == 0, result.stderr
+    *frames, verdict = jsonl(result.stdout)
+    assert [r["frame"] for r in frames] == [0, 2, 4, 6] and verdict["frame"] is None
+    assert verdict["aggregate"] == method and verdict["frames"] == 4
+    means = {}
+    for record in frames:
+        for p in record["predictions"]:
+            means[p["label"]] = means.get(p["label"], 0.0) + p["score"] / 4
+    for p in verdict["predictions"][:5]:
+        assert p["score"] == pytest.approx(means[p["label"]], abs=1e-5)
+    tops = [r["predictions"][0]["label"] for r in frames]
+    assert verdict["votes"] == {label: tops.count(label) / 4 for label in set(tops)}
+    expected = max(means, key=means.get) if method == "mean" else max(set(tops), key=tops.count)
+    assert verdict["verdict"]["label"] == expected

@@ -122,9 +122,7 @@ def test_slow_consumer_drops_the_oldest_frames():
                 time.sleep(0.05)  # inference slower than the source
     assert reader.dropped > 0 and len(seen) + reader.dropped <= 60
     assert seen == sorted(seen) and len(set(seen)) == len(seen)
-    assert (
-        max(b - a for a, b in itertools.pairwise(seen)) > 1
-    )  # gaps where frames were dropped
+    assert max(b - a for a, b in itertools.pairwise(seen)) > 1  # gaps where frames were dropped
 
 
 def test_files_never_drop_frames(cli, tmp_path):
