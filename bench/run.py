@@ -26,6 +26,7 @@ from PIL import Image
 from torchvision.models import get_model, get_model_weights
 
 from bench.track import bench_tracking, print_tracking
+from bench.train import bench_training, print_training
 
 HERE = Path(__file__).resolve().parent
 CLASSIFIERS = {"resnet50", "resnet18", "mobilenet_v3_small", "vit_b_16", "convnext_tiny"}
@@ -399,9 +400,13 @@ def main() -> None:
     parser.add_argument("--skip-tasks", action="store_true", help="classify rows only")
     parser.add_argument("--only-explain", action="store_true", help="the explain rows only")
     parser.add_argument("--only-track", action="store_true", help="the tracking rows only")
+    parser.add_argument("--only-train", action="store_true", help="the training row only")
     args = parser.parse_args()
     if args.only_track:
         print_tracking(run_tracking())
+        return
+    if args.only_train:
+        print_training(bench_training())
         return
 
     paths = make_images(args.images, DATA / "images")
@@ -424,6 +429,7 @@ def main() -> None:
     results["explain"] = {m: bench_explain(m, paths[1]) for m in ("resnet18", "resnet50")}
     results["video"] = bench_video()
     results["tracking"] = run_tracking()
+    results["training"] = bench_training()
     results["tasks"] = {}
     if not args.skip_tasks:
         task_folder = DATA / "task_images"
@@ -451,6 +457,7 @@ def main() -> None:
     (HERE / "results.json").write_text(json.dumps(results, indent=2))
     print_table(results)
     print_tracking(results["tracking"])  # type: ignore[arg-type]
+    print_training(results["training"])  # type: ignore[arg-type]
 
 
 VARIANTS = {

@@ -53,10 +53,11 @@ class TrainConfig(BaseConfig):
         32, "Images per step.", flag="-b", minimum=1, maximum=4096, affects_results=True
     )
     precision: str = option(
-        "fp32",
-        "Training precision: fp32, or bf16 autocast (fast on CPUs with AVX-512 BF16/AMX and on "
-        "GPUs), fp16 (CUDA only, with gradient scaling).",
-        choices=("fp32", "bf16", "fp16"),
+        "auto",
+        "Training precision: auto (bf16 autocast where the hardware computes bf16 natively: "
+        "CPUs with AVX-512 BF16 or AMX, GPUs with bf16 support; fp32 elsewhere), fp32, bf16, or "
+        "fp16 (CUDA only, with gradient scaling).",
+        choices=("auto", "fp32", "bf16", "fp16"),
     )
     val_split: float = option(
         0.2,

@@ -38,6 +38,7 @@ class Loop:
     """Everything an epoch needs."""
 
     cfg: TrainConfig
+    precision: str  # resolved (auto -> bf16 or fp32)
     data: LabelledSet
     model: nn.Module
     device: torch.device
@@ -54,7 +55,7 @@ class Loop:
 
     def __post_init__(self) -> None:
         self.criterion = nn.CrossEntropyLoss(label_smoothing=self.cfg.label_smoothing)
-        self.scaler = torch.amp.GradScaler("cuda") if self.cfg.precision == "fp16" else None
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
 
     # ------------------------------------------------------------------ data
 
@@ -105,7 +106,7 @@ class Loop:
                     advance(seen, correct, loss_sum, started)
                     continue
                 x, y = self._inputs(batch)
-                with autocast_for(self.device, self.cfg.precision):
+                with autocast_for(self.device, self.precision):
                     logits = self.model(x)
                 loss = self.criterion(logits.float(), y)
                 self.optimizer.zero_grad(set_to_none=True)
@@ -131,8 +132,9 @@ class Loop:
 
     @torch.no_grad()
     def validate(self) -> tuple[float, list[int], list[Ranked]]:
-        """Validation loss, true classes and ranked predictions (probabilities rounded to
-        1e-6 as classify's records are, so that eval on the same images agrees)."""
+        """Validation loss, true classes and ranked predictions, in fp32 whatever the training
+        precision (probabilities rounded to 1e-6 as classify's records are, so that classify
+        and eval on the same images agree)."""
         self.model.eval()
         loader = self._loader(self.val_set, SequentialSampler(self.val_set), drop_last=False)
         truth: list[int] = []
@@ -145,8 +147,7 @@ class Loop:
             if batch.inputs is None:
                 continue
             x, y = self._inputs(batch)
-            with autocast_for(self.device, self.cfg.precision):
-                logits = self.model(x)
+            logits = self.model(x)  # fp32, as classify runs the saved model by default
             loss_sum += self.criterion(logits.float(), y).item() * len(y)
             probabilities = logits.float().softmax(dim=1)
             scores, indices = probabilities.topk(top, dim=1)

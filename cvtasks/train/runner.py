@@ -48,7 +48,7 @@ def run_train(spec: TaskSpec, cfg: TrainConfig, *, stdin: TextIO | None = None, 
 def _train(cfg: TrainConfig, data: LabelledSet, folder: Path, console: Console) -> int:
     import torch
 
-    from cvtasks.device import autocast_for, resolve_device
+    from cvtasks.device import autocast_for, resolve_device, resolve_precision
     from cvtasks.runner import set_threads
     from cvtasks.train.images import LabelledImages, ResizedImages, Unreadable
     from cvtasks.train.loop import Loop
@@ -73,7 +73,8 @@ def _train(cfg: TrainConfig, data: LabelledSet, folder: Path, console: Console) 
     from cvtasks.weights import apply_run_model
 
     device = resolve_device(cfg.device)
-    autocast_for(device, cfg.precision)
+    precision = resolve_precision(cfg.precision, device)
+    autocast_for(device, precision)
     set_threads(cfg.threads, cfg.workers)
     apply_run_model(cfg)
     resuming = cfg.resume and is_resumable(folder)
@@ -125,14 +126,14 @@ def _train(cfg: TrainConfig, data: LabelledSet, folder: Path, console: Console) 
         write_split(folder, data, cfg)
         write_run_config(folder, cfg, data.classes, preprocessing, None)
     loop = Loop(
-        cfg, data, model, device,
+        cfg, precision, data, model, device,
         LabelledImages(train_images, train_transform(preprocessing, cfg.augment)),
         LabelledImages(val_images, eval_transform(preprocessing)),
         optimizer, scheduler, folder, console, channels_last, unreadable,
     )  # fmt: skip
     loop.history = history
     if not cfg.quiet:
-        console.print(_header(cfg, data, built, preprocessing, device), highlight=False)
+        console.print(_header(cfg, data, built, preprocessing, device, precision), highlight=False)
     try:
         state = loop.run(state)
     except KeyboardInterrupt:
@@ -174,12 +175,14 @@ def _crop_of(cfg: TrainConfig) -> int:
     return int(resolve_weights(cfg.model, cfg.weights).transforms().crop_size[0])
 
 
-def _header(cfg: TrainConfig, data: LabelledSet, built: Any, p: dict[str, Any], device: Any) -> str:
+def _header(
+    cfg: TrainConfig, data: LabelledSet, built: Any, p: dict[str, Any], device: Any, precision: str
+) -> str:
     counts = ", ".join(f"{name} {n}" for name, n in data.counts("train").items())
     frozen = f", frozen: {len(built.frozen)} part(s)" if built.frozen else ""
     return (
         f"train {cfg.model} from {built.weights.describe()} on {device}: {len(data.classes)} "
         f"classes ({counts}); {len(data.train)} train / {len(data.val)} val images "
         f"({data.layout}); "
-        f"{p['crop']} px crops, augment {cfg.augment}{frozen}"
+        f"{p['crop']} px crops, augment {cfg.augment}, {precision}{frozen}"
     )
