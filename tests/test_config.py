@@ -160,7 +160,7 @@ def test_run_takes_the_tasks_own_options(cli, photos, r18_file, tmp_path):
         (
             "task: clasify\ninputs: [x]\n",
             "unknown task 'clasify'; tasks: classify, detect, segment, pose, explain, track, "
-            "depth (did you mean 'classify'?)",
+            "train, eval, depth (did you mean 'classify'?)",
         ),
         ("task: classify\n", "needs 'inputs:'"),
     ],

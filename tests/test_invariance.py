@@ -212,6 +212,23 @@ def test_track_trail_and_reconnect(cli, tmp_path):
     assert run(cli, tmp_path, [*base, "--trail", "3", "--reconnect", "0"], "b") == reference
 
 
+def test_train_cache(cli, tmp_path):
+    """Keeping decoded images in memory changes the speed of later epochs, not the weights."""
+    from fake_faces import make_set
+    from safetensors.torch import load_file
+
+    data = make_set(tmp_path / "data", per_class=12, size=48)
+    base = ["train", data, "-m", "resnet18", "-w", "none", "--img-size", "48", "-b", "8"]
+    base += ["--epochs", "2", "-q"]
+    assert cli([*base, "-o", tmp_path / "a"]).exit_code == 0
+    assert cli([*base, "-o", tmp_path / "b", "--cache-mb", "0"]).exit_code == 0
+    a, b = (
+        load_file(str(tmp_path / "a" / "last.safetensors")),
+        load_file(str(tmp_path / "b" / "last.safetensors")),
+    )
+    assert all((a[k] == b[k]).all() for k in a)
+
+
 TESTED_HERE = {
     *OUTPUT_VARIANTS,
     *SPEED_VARIANTS,
@@ -225,6 +242,7 @@ TESTED_HERE = {
     "colormap",
     "trail",
     "reconnect",
+    "cache_mb",
 }
 
 

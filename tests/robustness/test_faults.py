@@ -126,14 +126,14 @@ def test_resume_refuses_changed_thresholds(cli, photos, small_models, tmp_path):
 
 def _limit_file_size() -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
-    resource.setrlimit(resource.RLIMIT_FSIZE, (3000, 3000))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (12000, 12000))  # config.yaml (~4 KB) fits
 
 
 def test_full_disk_is_a_clear_error_and_leaves_nothing_corrupt(many, r18_file, tmp_path):
     out = tmp_path / "out"
     result = subprocess.run(
         cvtasks(
-            "classify", many, "-m", "resnet18", "-w", r18_file, "-o", out, "-q", "--top-k", "20"
+            "classify", many, "-m", "resnet18", "-w", r18_file, "-o", out, "-q", "--top-k", "100"
         ),
         capture_output=True,
         text=True,
