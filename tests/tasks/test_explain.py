@@ -202,7 +202,13 @@ def test_occlusion_runs_on_a_folded_copy_made_once(photos, r18_file, fold):
     from cvtasks.tasks.registry import ExplainConfig
 
     cfg = ExplainConfig(
-        model="resnet18", weights=str(r18_file), method="occlusion", fold_bn=fold, top_k=2
+        model="resnet18",
+        weights=str(r18_file),
+        method="occlusion",
+        fold_bn=fold,
+        top_k=2,
+        window=56,
+        stride=56,
     )
     predictor = ExplainPredictor(cfg, torch.device("cpu"))
     folded = predictor.method_model

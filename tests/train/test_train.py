@@ -126,7 +126,7 @@ def test_a_run_folder_names_its_model(cli, run, photos):
 
 def test_resume_after_interrupt_equals_an_uninterrupted_run(dataset, tmp_path):
     straight = tmp_path / "straight"
-    args = [sys.executable, "-m", "cvtasks", "train", str(dataset), *RECIPE, "--epochs", "3"]
+    args = [sys.executable, "-m", "cvtasks", "train", str(dataset), *RECIPE, "--epochs", "2"]
     subprocess.run([*args, "-o", str(straight)], check=True, capture_output=True)
     broken = tmp_path / "broken"
     proc = subprocess.Popen(
@@ -144,7 +144,7 @@ def test_resume_after_interrupt_equals_an_uninterrupted_run(dataset, tmp_path):
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "run the same command with --resume" in stderr and "Traceback" not in stderr
-    assert metrics.read_text().count("\n") < 3
+    assert metrics.read_text().count("\n") < 2
     resumed = subprocess.run([*args, "-o", str(broken), "--resume"], capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     for name in ("last.safetensors", "best.safetensors"):
