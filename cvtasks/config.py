@@ -192,6 +192,12 @@ class InferenceConfig(BaseConfig):
         affects_results=False,
         panel="Output",
     )
+    report: bool = option(
+        False,
+        "At the end, also write the results page OUT/report/index.html (as `cvtasks report`).",
+        affects_results=False,
+        panel="Output",
+    )
     lanes: int = option(
         1,
         "Batches processed side by side on threads, each decoding its images and running the "

@@ -65,7 +65,7 @@ def check_run_options(spec: TaskSpec, cfg: InferenceConfig) -> None:
             f"videos\n{usage_line(spec)}   (see cvtasks {spec.name} --help)"
         )
     if cfg.out is None:
-        for key in ("save_images", "save_txt"):
+        for key in ("save_images", "save_txt", "report"):
             if getattr(cfg, key, False):
                 flag = "--" + key.replace("_", "-")
                 raise UsageError(f"{flag} writes files under --out: pass -o DIR as well")
@@ -265,6 +265,11 @@ def _run_locked(
         engine.stats.failed += stage.failures
     for line in lines:
         console.print(line, highlight=False, soft_wrap=True)
+    if out is not None and cfg.report:
+        from cvtasks.report.page import build_report
+
+        with _writing(out):
+            console.print(f"report: {build_report(out)}", highlight=False, soft_wrap=True)
     text = stage.report(fmt) if stage is not None else None
     if text is not None:
         out_stream.write(text)

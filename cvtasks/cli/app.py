@@ -17,6 +17,7 @@ from cvtasks.cli.common import (
 from cvtasks.cli.config_cmd import config_app
 from cvtasks.cli.inspect_cmd import inspect_cmd
 from cvtasks.cli.models_cmd import models_app
+from cvtasks.cli.report_cmd import report_cmd
 from cvtasks.cli.task_command import make_task_command
 from cvtasks.tasks.registry import TASKS
 
@@ -74,6 +75,7 @@ def run_job(
 
 
 app.command("inspect")(inspect_cmd)
+app.command("report")(report_cmd)
 app.add_typer(models_app, name="models")
 app.add_typer(config_app, name="config")
 

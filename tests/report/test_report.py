@@ -1,0 +1,140 @@
+"""`cvtasks report`: pages built from real runs, checked in headless Chromium (from file://)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from helpers import jsonl
+from PIL import Image
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it)")
+    sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync.sync_playwright() as playwright:
+        args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+        yield launched
+        launched.close()
+
+
+def open_page(browser, page_path: Path, hash_: str = ""):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.requests = []  # type: ignore[attr-defined]
+    page.problems = []  # type: ignore[attr-defined]
+    page.on("request", lambda r: page.requests.append(r.url))
+    page.on("pageerror", lambda e: page.problems.append(str(e)))
+    page.on("console", lambda m: page.problems.append(m.text) if m.type == "error" else None)
+    page.goto(page_path.resolve().as_uri() + hash_)
+    page.wait_for_selector("body[data-ready='1']", timeout=15000)
+    return page
+
+
+@pytest.fixture(scope="module")
+def classified(tmp_path_factory, photos, r18_file):
+    """A classify run over drawn images (two labels come up) and one broken file."""
+    from typer.testing import CliRunner
+
+    from cvtasks.cli.app import app
+
+    root = tmp_path_factory.mktemp("report")
+    folder = root / "images"
+    folder.mkdir()
+    for i, colour in enumerate([(200, 30, 30), (30, 30, 200), (30, 200, 30), (220, 220, 40)] * 3):
+        Image.new("RGB", (80, 60), colour).save(folder / f"img{i:02d}.png")
+    shutil.copy(photos["chelsea"], folder / "cat.jpg")
+    (folder / "broken.jpg").write_bytes(b"<html>")
+    out = root / "out"
+    args = ["classify", folder, "-m", "resnet18", "-w", r18_file, "-o", out, "--save-images", "-q"]
+    result = CliRunner().invoke(app, [str(a) for a in [*args, "--report", "-f", "jsonl"]])
+    assert result.exit_code == 1, result.stderr  # the broken file
+    assert "report: " in result.stderr
+    return out, jsonl(result.stdout)
+
+
+def test_the_page_shows_every_record_and_filters(browser, classified):
+    out, records = classified
+    page_path = out / "report" / "index.html"
+    assert page_path.is_file() and (out / "report" / "thumbs").is_dir()
+    page = open_page(browser, page_path)
+    assert page.locator("#grid .item").count() == len(records) == 13
+    assert not page.problems, page.problems
+    report_dir = (out / "report").resolve().as_uri()
+    assert all(u.startswith(report_dir + "/") for u in page.requests), page.requests  # nothing else
+    labels = [r["predictions"][0]["label"] for r in records]
+    label = max(set(labels), key=labels.count)
+    page.select_option("#f-label", label)
+    assert page.locator("#grid .item").count() == labels.count(label)
+    assert "label=" in page.url  # the view can be shared
+    shared = open_page(browser, page_path, page.url[page.url.index("#") :])
+    assert shared.locator("#grid .item").count() == labels.count(label)
+    failed = open_page(browser, page_path, "#failed=1")
+    assert failed.locator("#grid .item").count() == 1
+    assert "broken.jpg" in failed.locator("#grid .item").first.text_content()
+    searched = open_page(browser, page_path, "#q=cat")
+    assert searched.locator("#grid .item").count() == 1
+    page.locator("#grid .item").first.click()
+    assert page.locator("#detail table tbody tr").count() == 5  # the record's top-5
+    assert page.locator("#detail .media img").count() == 1
+
+
+def test_screenshot_is_a_page_not_a_blank(browser, classified, tmp_path):
+    out, _ = classified
+    page = open_page(browser, out / "report" / "index.html")
+    shot = tmp_path / "page.png"
+    page.screenshot(path=str(shot))
+    image = Image.open(shot).convert("L")
+    assert image.size == (1280, 900)
+    colours = image.getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 50  # text, charts and thumbnails, not a blank
+    thumb = Image.open(next((out / "report" / "thumbs").iterdir()))
+    assert max(thumb.size) <= 256
+
+
+def test_summaries_per_task(browser, cli, tmp_path, small_models, photos):
+    from track_scenes import crossing_scene, write_sequence
+
+    frcnn = "fasterrcnn_mobilenet_v3_large_320_fpn"
+    detect_out = tmp_path / "detect"
+    cli(["detect", photos["astronaut"], photos["coffee"], "-m", frcnn, "-w", small_models[frcnn],
+         "--conf", "0.2", "-o", detect_out, "-q"])  # fmt: skip
+    cli(["report", detect_out])
+    page = open_page(browser, detect_out / "report" / "index.html")
+    titles = page.locator("#summaries svg").evaluate_all(
+        "nodes => nodes.map(n => n.getAttribute('aria-label'))"
+    )
+    assert titles == ["detections per class", "detection scores"]
+    scene = write_sequence(crossing_scene(), tmp_path / "SCENE-01")
+    track_out = tmp_path / "track"
+    cli(["track", scene / "img1", "--detections", scene / "det" / "det.txt", "--line",
+         "mid=160,0,160,240", "-o", track_out, "-q", "--report"])  # fmt: skip
+    page = open_page(browser, track_out / "report" / "index.html")
+    titles = page.locator("#summaries svg").evaluate_all(
+        "nodes => nodes.map(n => n.getAttribute('aria-label'))"
+    )
+    assert "img1: line crossings over time" in titles or any("line crossings" in t for t in titles)
+    assert page.locator("#grid .item").count() == 80
+    assert page.locator("#grid .item img").count() == 80  # video frames get thumbnails too
+
+
+def test_bad_folders(cli, tmp_path, classified):
+    missing = cli(["report", tmp_path])
+    assert missing.exit_code == 2 and "has no results.jsonl" in missing.stderr
+    out, records = classified
+    torn = tmp_path / "torn"
+    shutil.copytree(out, torn, ignore=shutil.ignore_patterns("report"))
+    with (torn / "results.jsonl").open("a") as handle:
+        handle.write('{"source": "half')
+    result = cli(["report", torn, "-o", tmp_path / "page"])
+    assert result.exit_code == 0 and "the last line is torn" in result.stderr
+    data = (tmp_path / "page" / "data.js").read_text()
+    payload = json.loads(data[data.index("{") : data.rindex("}") + 1])
+    assert len([i for i in payload["items"] if not i["error"]]) == len(records)
