@@ -92,6 +92,7 @@ OUTPUT_VARIANTS = {
     "save_images": ["--save-images"],
     "wait_lock": ["--wait-lock"],
     "max_image_pixels": ["--max-image-pixels", "900000000"],
+    "report": ["--report"],
 }
 SPEED_VARIANTS = {
     "batch_size": ["-b", "1"],
