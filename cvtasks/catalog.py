@@ -10,7 +10,7 @@ from cvtasks.config import suggest
 from cvtasks.errors import UsageError
 from cvtasks.tasks.registry import TASKS, TaskSpec
 
-SHARED_MODELS = ("explain", "track", "train", "eval")  # commands using other tasks' models
+SHARED_MODELS = ("explain", "track", "train", "eval", "gaze")  # commands using other tasks' models
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ import torchvision
 
 from cvtasks.render.draw import draw_skeletons
 from cvtasks.tasks.detect import Detection, DetectPredictor, DetectResult, draw_detections
+from cvtasks.tasks.orientation import arrow, orientation
 from cvtasks.tasks.registry import PoseConfig
 from cvtasks.types import Frame, Result
 
@@ -49,12 +51,18 @@ def pose_models() -> list[str]:
 
 @dataclass
 class Person(Detection):
-    """A detected person with named keypoints ``{name: [x, y, score]}``."""
+    """A detected person with named keypoints ``{name: [x, y, score]}`` and where the body
+    and the head face (:mod:`cvtasks.tasks.orientation`)."""
 
     keypoints: dict[str, list[float]] | None = None
 
+    @property
+    def orientation(self) -> dict[str, Any]:
+        return orientation(self.keypoints or {})
+
     def to_record(self) -> dict[str, Any]:
-        return {**super().to_record(), "keypoints": self.keypoints or {}}
+        keypoints = self.keypoints or {}
+        return {**super().to_record(), "keypoints": keypoints, "orientation": self.orientation}
 
 
 @dataclass
@@ -78,7 +86,40 @@ class PoseResult(DetectResult):
             side_colour(names[a]) if side_colour(names[a]) == side_colour(names[b]) else CENTRE
             for a, b in LIMBS
         ]
-        return draw_skeletons(boxed, people, LIMBS, [side_colour(n) for n in names], limb_colours)
+        drawn = draw_skeletons(boxed, people, LIMBS, [side_colour(n) for n in names], limb_colours)
+        return draw_facing(drawn, [p for p in self.predictions if isinstance(p, Person)])
+
+
+def draw_facing(image: np.ndarray, people: list[Person]) -> np.ndarray:
+    """A short arrow per person: where the body faces (white), or the head when the body's
+    keypoints are missing (yellow)."""
+    from PIL import Image, ImageDraw
+
+    from cvtasks.render.draw import line_width_for
+
+    canvas = Image.fromarray(image)
+    draw = ImageDraw.Draw(canvas)
+    width = line_width_for(canvas.width, canvas.height) + 1
+    for person in people:
+        facing = person.orientation
+        which, colour = ("body", (255, 255, 255)) if facing["body"] else ("head", (255, 220, 0))
+        if facing[which] is None:
+            continue
+        x1, y1, x2, y2 = person.box
+        found = arrow(person.keypoints or {}, facing[which]["yaw"], 0.35 * max(x2 - x1, y2 - y1))
+        if found is None:
+            continue
+        (sx, sy), (ex, ey) = found
+        draw.line((sx, sy, ex, ey), fill=(0, 0, 0), width=width + 2)
+        draw.line((sx, sy, ex, ey), fill=colour, width=width)
+        angle = math.atan2(ey - sy, ex - sx)
+        head = 3 * width + 4
+        tip = [(ex, ey)] + [
+            (ex - head * math.cos(angle + s), ey - head * math.sin(angle + s))
+            for s in (0.45, -0.45)
+        ]
+        draw.polygon(tip, fill=colour, outline=(0, 0, 0))
+    return np.asarray(canvas)
 
 
 class PosePredictor(DetectPredictor):

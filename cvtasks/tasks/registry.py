@@ -12,6 +12,7 @@ from typing import Any
 
 from cvtasks.config import BaseConfig
 from cvtasks.errors import UsageError
+from cvtasks.gaze.config import GazeConfig
 from cvtasks.tasks.configs import (
     ATTRIBUTION_METHODS,
     EXPLAIN_METHODS,
@@ -38,6 +39,7 @@ __all__ = [
     "DetectConfig",
     "EvalConfig",
     "ExplainConfig",
+    "GazeConfig",
     "PoseConfig",
     "SegmentConfig",
     "TaskSpec",
@@ -120,6 +122,15 @@ TASKS: dict[str, TaskSpec] = {
             config_cls=PoseConfig,
             predictor="cvtasks.tasks.pose:PosePredictor",
             models="cvtasks.tasks.pose:pose_models",
+        ),
+        TaskSpec(
+            name="gaze",
+            help="Where each face looks (L2CS-Net on face crops from pose keypoints or a faces "
+            "file): yaw, pitch and a 3-D gaze vector per face.",
+            config_cls=GazeConfig,
+            predictor="cvtasks.gaze.predictor:GazePredictor",
+            models="cvtasks.gaze.models:gaze_models",
+            stage="cvtasks.gaze.stage:make_face_track_stage",
         ),
         TaskSpec(
             name="explain",
