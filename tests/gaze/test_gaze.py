@@ -217,3 +217,33 @@ def test_a_small_regressor_trained_here_is_within_ten_degrees(cli, tmp_path):
         errors.append(math.degrees(math.acos(min(1.0, cosine))))
     print(f"gaze: mean angular error {np.mean(errors):.2f} degrees over {len(errors)} faces")
     assert np.mean(errors) < 10.0, np.mean(errors)
+
+
+def test_faces_keep_their_track_id_over_a_video(cli, tmp_path):
+    from gaze_faces import draw_face
+
+    rng = np.random.default_rng(5)
+    frames, lines = [], []
+    for number in range(4):
+        image, box = draw_face(10.0, 0.0, rng)
+        frames.append(Image.fromarray(image))
+        lines.append(
+            json.dumps(
+                {
+                    "source": str(tmp_path / "clip.gif"),
+                    "frame": number,
+                    "predictions": [{"box": box, "score": 0.9}],
+                }
+            )
+        )
+    frames[0].save(
+        tmp_path / "clip.gif", save_all=True, append_images=frames[1:], duration=100, loop=0
+    )
+    (tmp_path / "faces.jsonl").write_text("\n".join(lines) + "\n")
+    weights = tmp_path / "l2cs.pkl"
+    torch.save(crafted(28, 14, 14), weights)
+    args = ["gaze", tmp_path / "clip.gif", "-w", weights, "--faces", tmp_path / "faces.jsonl"]
+    result = cli([*args, "--input-size", "32", "--track", "-f", "jsonl", "-q"])
+    assert result.exit_code == 0, result.stderr
+    ids = [r["predictions"][0]["track_id"] for r in jsonl(result.stdout)]
+    assert ids == [1, 1, 1, 1]
