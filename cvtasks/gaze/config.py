@@ -63,6 +63,7 @@ class GazeConfig(InferenceConfig):
     )
     track: bool = option(
         False,
-        "Videos: give each face a track id (ByteTrack over the face boxes).",
+        "Videos: give each face a track id (BoT-SORT over the face boxes; a face appearing "
+        "after the first frame gets its id from its second frame).",
         panel="Task",
     )

@@ -1,4 +1,4 @@
-"""`cvtasks gaze VIDEO --track`: one ByteTrack per source over the face boxes, so that a face
+"""`cvtasks gaze VIDEO --track`: one tracker per source over the face boxes, so that a face
 keeps its id from frame to frame (the same tracker adapter as `cvtasks track`)."""
 
 from __future__ import annotations
@@ -21,8 +21,12 @@ class FaceTrackStage(Stage):
         from cvtasks.track.config import TrackConfig
         from cvtasks.track.trackers import TrackerAdapter
 
-        # every face the gaze step keeps is confident enough to start or extend a track
-        settings = TrackConfig(track_activation=0.0, high_conf=0.0, min_hits=1)
+        # every face the gaze step keeps is confident enough to start or extend a track;
+        # BoT-SORT (without camera-motion compensation) gives the first frame's faces ids at
+        # once, a face appearing later gets its id from its second frame
+        settings = TrackConfig(
+            tracker="botsort", cmc=False, track_activation=0.0, high_conf=0.0, min_hits=1
+        )
         tracker, source = None, None
         for frame, outcome in pairs:
             faces = getattr(outcome, "faces", None)
