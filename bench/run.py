@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 from torchvision.models import get_model, get_model_weights
 
+from bench.ray_engine import bench_ray, print_ray
 from bench.track import bench_tracking, print_tracking
 from bench.train import bench_training, print_training
 
@@ -401,6 +402,7 @@ def main() -> None:
     parser.add_argument("--only-explain", action="store_true", help="the explain rows only")
     parser.add_argument("--only-track", action="store_true", help="the tracking rows only")
     parser.add_argument("--only-train", action="store_true", help="the training row only")
+    parser.add_argument("--only-ray", action="store_true", help="the Ray engine rows only")
     args = parser.parse_args()
     if args.only_track:
         print_tracking(run_tracking())
@@ -410,6 +412,9 @@ def main() -> None:
         return
 
     paths = make_images(args.images, DATA / "images")
+    if args.only_ray:
+        print_ray(run_ray(args.batch))
+        return
     if args.only_explain:
         explain = {m: bench_explain(m, paths[1]) for m in ("resnet18", "resnet50")}
         print_explain(explain)
@@ -430,6 +435,7 @@ def main() -> None:
     results["video"] = bench_video()
     results["tracking"] = run_tracking()
     results["training"] = bench_training()
+    results["ray"] = run_ray(args.batch)
     results["tasks"] = {}
     if not args.skip_tasks:
         task_folder = DATA / "task_images"
@@ -458,6 +464,7 @@ def main() -> None:
     print_table(results)
     print_tracking(results["tracking"])  # type: ignore[arg-type]
     print_training(results["training"])  # type: ignore[arg-type]
+    print_ray(results["ray"])  # type: ignore[arg-type]
 
 
 VARIANTS = {
@@ -471,6 +478,15 @@ VARIANTS = {
     "C_contiguous": ["--no-channels-last"],
     "C_compile": ["--compile"],
 }
+
+
+def run_ray(batch: int, model: str = "resnet50", images: int = 256) -> dict[str, object]:
+    """Enough images (256) that the actors' start-up is a small part of the run."""
+    folder = DATA / "ray_images"
+    make_images(images, folder)
+    return bench_ray(
+        lambda extra: cvtasks_run(model, folder, extra), model, weights_file(model), folder, batch
+    )
 
 
 def run_tracking() -> dict[str, object]:

@@ -45,4 +45,4 @@ def predict(
         raise UsageError(f"predict() runs a model over inputs; '{task}' does not")
     items = collect_inputs(cfg, spec=spec)
     predictor = load_predictor(spec, cfg)
-    yield from build_engine(predictor, items, cfg, keep_images=keep_images)
+    yield from build_engine(predictor, items, cfg, keep_images=keep_images, task=spec.name)

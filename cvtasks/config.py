@@ -227,6 +227,46 @@ class InferenceConfig(BaseConfig):
         "to): much faster on photos, results nearly identical; off for bit-exact decoding.",
         negatable=True,
     )
+    engine: str = option(
+        "local",
+        "Where inference runs: local (this process) or ray (Ray Data actors on a local Ray "
+        "instance or a cluster; same records and files).",
+        choices=("local", "ray"),
+        affects_results=False,
+        panel="Engine",
+    )
+    ray_address: str | None = option(
+        None,
+        "--engine ray: the cluster to join, HOST:PORT of its head (ray start --head), auto, or "
+        "ray://HOST:PORT; default $RAY_ADDRESS, else a local Ray instance for the run.",
+        affects_results=False,
+        panel="Engine",
+    )
+    ray_actors: int = option(
+        0,
+        "--engine ray: actors (model replicas) in the pool; 0: as many as the cluster's CPUs "
+        "(or GPUs, with --ray-gpus) allow.",
+        minimum=0,
+        maximum=100_000,
+        affects_results=False,
+        panel="Engine",
+    )
+    ray_cpus: float = option(
+        1.0,
+        "--engine ray: CPUs per actor (its torch threads).",
+        minimum=0.01,
+        maximum=1024,
+        affects_results=False,
+        panel="Engine",
+    )
+    ray_gpus: float = option(
+        0.0,
+        "--engine ray: GPUs per actor (0.5: two actors share a GPU).",
+        minimum=0,
+        maximum=64,
+        affects_results=False,
+        panel="Engine",
+    )
 
 
 def config_fields(cls: type[BaseConfig]) -> list[dataclasses.Field[Any]]:

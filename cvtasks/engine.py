@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -62,6 +62,14 @@ class RunStats:
             stage: 1000.0 * getattr(self.times, stage) / n
             for stage in ("decode", "preprocess", "inference", "postprocess")
         }
+
+
+class Engines(Protocol):
+    """What the runner needs of an engine (local or Ray): results in order, and counts."""
+
+    stats: RunStats
+
+    def __iter__(self) -> Iterator[tuple[Frame, Outcome]]: ...
 
 
 @dataclass

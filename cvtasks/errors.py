@@ -45,3 +45,7 @@ class OutputError(CvTasksError):
 
 class ItemError(Exception):
     """One input failed (unreadable, corrupt, too large); the run carries on with the others."""
+
+
+class ClusterError(UsageError):
+    """``--engine ray``: the cluster cannot be reached, or it failed the run (exit 2)."""

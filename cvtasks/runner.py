@@ -7,6 +7,7 @@ leaves the exit code to the caller.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import sys
 import time
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from cvtasks.config import InferenceConfig
-from cvtasks.engine import Engine, RunStats, usable_lanes
+from cvtasks.engine import Engine, Engines, RunStats, usable_lanes
 from cvtasks.errors import OutputError, UsageError
 from cvtasks.io.lock import out_lock
 from cvtasks.io.outdir import check_resume_compatible, drop_changed, read_done, write_config
@@ -88,6 +89,9 @@ def load_predictor(spec: TaskSpec, cfg: InferenceConfig) -> Predictor:
     from cvtasks.weights import apply_run_model
 
     apply_run_model(cfg)  # -w runs/NAME brings its model name
+    if cfg.engine == "ray":  # the model runs in the actors; here it only names and labels
+        cfg = copy.copy(cfg)
+        cfg.device, cfg.precision, cfg.compile = "cpu", "fp32", False
     device = resolve_device(cfg.device)
     autocast_for(device, cfg.precision)  # an impossible precision fails before the model loads
     predictor: Predictor = spec.load_predictor_class()(cfg, device)
@@ -110,9 +114,17 @@ def build_engine(
     *,
     keep_images: bool,
     done: Collection[Any] = frozenset(),
-) -> Engine:
-    """The engine configured from ``cfg`` (batching, workers, precision, decoding, video)."""
+    task: str = "",
+) -> Engines:
+    """The engine configured from ``cfg`` (batching, workers, precision, decoding, video):
+    the local generator, or with ``--engine ray`` Ray Data actors running it (``task``
+    rebuilds the predictor there)."""
     from cvtasks.io.frames import ReaderOptions, open_reader
+
+    if cfg.engine == "ray":
+        from cvtasks.engines.ray_data import RayEngine
+
+        return RayEngine(task, predictor, items, cfg, keep_images=keep_images, done=set(done))
 
     options = ReaderOptions(
         max_pixels=cfg.max_image_pixels,
@@ -199,10 +211,13 @@ def _run_locked(
                 f"(size or modification time), processed again: {', '.join(changed[:3])}"
                 + (" ..." if len(changed) > 3 else "")
             )
+    if cfg.engine == "ray":
+        from cvtasks.engines.cluster import check_run
+
+        check_run(cfg, items)
     predictor = load_predictor(spec, cfg)
     if stage is not None:
         stage.predictor = predictor
-    load_s = time.perf_counter() - t_start
     fmt = cfg.format or default_format(out_stream)
     stdout_sink = StdoutSink(fmt, spec.name, predictor.model_name, out_stream)
     records_out = stage is None or stage.prints_records  # else stdout carries a report
@@ -214,7 +229,8 @@ def _run_locked(
                 out, save_images=cfg.save_images, append=cfg.resume, vid_stride=cfg.vid_stride
             )
     keep_images = (cfg.save_images and out is not None) or bool(stage and stage.needs_images)
-    engine = build_engine(predictor, items, cfg, keep_images=keep_images, done=done)
+    engine = build_engine(predictor, items, cfg, keep_images=keep_images, done=done, task=spec.name)
+    load_s = time.perf_counter() - t_start  # model loaded (and a Ray cluster joined)
     stream = stage.run(iter(engine)) if stage is not None else iter(engine)
     # The --out files first: whatever reached stdout is already persisted.
     extra = stage.sinks() if stage is not None else []

@@ -195,6 +195,7 @@ class DatasetPredictor(Predictor):
     """Shared by top-patches and embed: one streaming pass, outputs written at the end."""
 
     task = "explain"
+    gathers_inputs = True  # state over all inputs in one process: not on --engine ray
 
     def __init__(self, cfg: ExplainConfig, device: torch.device) -> None:
         super().__init__(cfg, device)
