@@ -254,6 +254,7 @@ def _run_locked(
                 with _writing(out):
                     record = None
                     if not isinstance(outcome, Failure):
+                        predictor.observe(outcome)
                         files = out_sink.save_files(frame, outcome) if out_sink is not None else {}
                         record = make_record(frame, spec.name, predictor.model_name, outcome, files)
                     for sink in sinks:

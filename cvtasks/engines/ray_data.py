@@ -33,11 +33,19 @@ import cvtasks
 from cvtasks.config import InferenceConfig
 from cvtasks.engine import RunStats, StageTimes
 from cvtasks.engines.cluster import check_items, check_reachable, cluster_address
-from cvtasks.engines.shipping import FrameKey, Unit, make_units, pack_files, unpack_files
+from cvtasks.engines.shipping import (
+    SHIPPED_KEYS,
+    FrameKey,
+    Unit,
+    make_units,
+    pack_files,
+    unpack_files,
+)
 from cvtasks.errors import ClusterError, CvTasksError, UsageError
 from cvtasks.io.sources import InputItem
 from cvtasks.log import capture, emit
 from cvtasks.tasks.base import Predictor
+from cvtasks.tasks.registry import get_task
 from cvtasks.types import Failure, Frame, Outcome
 
 
@@ -64,7 +72,13 @@ class _Predict:
     """
 
     def __init__(
-        self, task: str, cfg: InferenceConfig, packed: Any, version: str, keep_images: bool
+        self,
+        task: str,
+        cfg: InferenceConfig,
+        packed: Any,
+        version: str,
+        keep_images: bool,
+        cwd: str,
     ) -> None:
         self.error: BaseException | None = None
         self.keep_images = keep_images
@@ -80,6 +94,8 @@ class _Predict:
             from cvtasks.runner import load_predictor
             from cvtasks.tasks.registry import get_task
 
+            if os.path.isdir(cwd):  # this machine, or a shared filesystem: relative paths work
+                os.chdir(cwd)
             self.cfg = copy.copy(cfg)
             self.cfg.engine = "local"
             self.cfg.lanes = 1
@@ -235,7 +251,10 @@ class RayEngine:
         # One block per unit (up to a bound): work is handed out to actors per block.
         dataset = ray.data.from_items(rows, override_num_blocks=min(len(rows), 10_000))
         # In a list: the actors fetch it themselves (a restarted actor too, while we hold it).
-        self._packed = [ray.put(pack_files(self.cfg))]
+        keys: tuple[str, ...] = SHIPPED_KEYS
+        if get_task(self.task).model_source == "transformers":  # -m may be a local folder
+            keys = (*keys, "model")
+        self._packed = [ray.put(pack_files(self.cfg, keys))]
         return dataset.map_batches(
             _Predict,
             batch_size=1,  # one unit: --batch-size images or one video
@@ -247,6 +266,7 @@ class RayEngine:
                 self._packed,
                 cvtasks.__version__,
                 self.keep_images,
+                os.getcwd(),
             ),
             num_cpus=self.cfg.ray_cpus,
             num_gpus=self.cfg.ray_gpus,

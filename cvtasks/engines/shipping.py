@@ -13,7 +13,8 @@ from cvtasks.errors import UsageError
 from cvtasks.io.sources import InputItem
 
 # Config keys naming local files or folders that the predictor reads: shipped to the actors.
-SHIPPED_KEYS = ("weights", "pose_weights", "labels", "faces", "detections", "eval_gt")
+# (Ground truth, like the inputs, is read where the inputs are: at the same paths.)
+SHIPPED_KEYS = ("weights", "pose_weights", "labels", "faces", "detections")
 MAX_SHIPPED_BYTES = 8 << 30
 FrameKey = tuple[str, int | None]
 Packed = dict[str, tuple[str, dict[str, bytes]]]
@@ -66,13 +67,13 @@ def _absolute(item: InputItem) -> InputItem:
 # --------------------------------------------------------------------------- shipping files
 
 
-def pack_files(cfg: InferenceConfig) -> Packed:
-    """The local files and folders named by ``cfg``'s predictor-side keys, as bytes."""
+def pack_files(cfg: InferenceConfig, keys: tuple[str, ...] = SHIPPED_KEYS) -> Packed:
+    """The local files and folders named by ``cfg``'s ``keys``, as bytes."""
     from cvtasks.weights import RUN_BEST, RUN_CONFIG, is_run_folder
 
     packed: Packed = {}
     total = 0
-    for key in SHIPPED_KEYS:
+    for key in keys:
         value = getattr(cfg, key, None)
         if not isinstance(value, str) or not value.strip():
             continue

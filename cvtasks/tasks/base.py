@@ -68,6 +68,11 @@ class Predictor(ABC):
         decoded size (then large JPEGs may be decoded at a reduced scale); None otherwise."""
         return None
 
+    def observe(self, result: Result) -> None:
+        """Called with each result where the run writes it (this process, whichever engine
+        computed it): what ``final_report`` summarises is gathered here, not in postprocess."""
+        return None
+
     def final_report(self) -> str | None:
         """A closing line for stderr after the run (e.g. mean evaluation scores), if any."""
         return None

@@ -191,7 +191,11 @@ class DepthPredictor(Predictor):
         truth = load_ground_truth(path, self.cfg.gt_scale)
         result.scores = score(result.depth, truth, self.kind, self.cfg.gt_kind)
         result.ground_truth = str(path)
-        self._scores.append(result.scores)
+
+    def observe(self, result: Result) -> None:
+        scores = getattr(result, "scores", None)
+        if scores is not None:
+            self._scores.append(scores)
 
     def final_report(self) -> str | None:
         """Mean scores over the evaluated images (printed on stderr at the end)."""

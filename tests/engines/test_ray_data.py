@@ -4,6 +4,7 @@ local Ray instance (2 CPUs) started once for the module, and on a head node star
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -347,3 +348,68 @@ def test_an_unreachable_cluster_is_exit_2_within_seconds(cli, r18_file, photos, 
     monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
     from_env = cli([*args, "--engine", "ray"])
     assert from_env.exit_code == 2 and f"127.0.0.1:{port}" in from_env.stderr
+
+
+def crafted_run_folder(folder: Path) -> Path:
+    """A `cvtasks train` run folder made directly: resnet18 with a seeded two-class head."""
+    import torch
+    import yaml
+    from safetensors.torch import save_file
+    from torchvision.models import resnet18
+
+    from cvtasks.train.config import TrainConfig
+    from cvtasks.train.run_folder import write_run_config
+
+    folder.mkdir(parents=True)
+    torch.manual_seed(0)
+    net = resnet18(num_classes=2)
+    net.fc.weight.data *= 40
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, folder / "best.safetensors")
+    preprocessing = {
+        "resize": 73,
+        "crop": 64,
+        "mean": [0.485, 0.456, 0.406],
+        "std": [0.229, 0.224, 0.225],
+    }
+    write_run_config(folder, TrainConfig(model="resnet18"), ["fake", "real"], preprocessing, None)
+    assert yaml.safe_load((folder / "config.yaml").read_text())["run"]["model"] == "resnet18"
+    return folder
+
+
+def test_eval_with_a_run_folder_equals_local(cli, photos, tmp_path):
+    run = crafted_run_folder(tmp_path / "runs" / "exp")
+    data = tmp_path / "val"
+    for label, names in (("real", ("astronaut", "coffee")), ("fake", ("chelsea",))):
+        (data / label).mkdir(parents=True)
+        for name in names:
+            (data / label / f"{name}.jpg").write_bytes(photos[name].read_bytes())
+    base = ["eval", "classify", data, "-w", run, "-f", "json", "-q"]
+    local = cli([*base, "-o", tmp_path / "local"])
+    on_ray = cli([*base, "-o", tmp_path / "ray", "--engine", "ray"])
+    assert local.exit_code == on_ray.exit_code == 0, on_ray.stderr
+    ours, theirs = json.loads(on_ray.stdout), json.loads(local.stdout)
+    assert ours.keys() == theirs.keys() and ours["n"] == 3
+    for key, value in theirs.items():
+        if isinstance(value, float):
+            assert ours[key] == pytest.approx(value, abs=1e-5), key
+        elif key != "out":
+            assert ours[key] == value, key
+
+
+def test_depth_with_ground_truth_on_ray(cli, tmp_path):
+    from helpers import tiny_depth_model
+
+    tiny = tiny_depth_model(tmp_path / "tiny")  # a local transformers folder: shipped
+    left, _right, disparity = __import__("skimage.data", fromlist=["x"]).stereo_motorcycle()
+    image = tmp_path / "motorcycle.png"
+    Image.fromarray(left).save(image)
+    gt = tmp_path / "gt"
+    gt.mkdir()
+    np.save(gt / "motorcycle.npy", disparity)
+    base = ["depth", image, "-m", tiny, "--eval-gt", gt, "-f", "jsonl"]
+    local = cli(base)
+    on_ray = cli([*base, "--engine", "ray"])
+    assert local.exit_code == on_ray.exit_code == 0, on_ray.stderr
+    same_records(jsonl(on_ray.stdout), jsonl(local.stdout))
+    summary = [line for line in local.stderr.splitlines() if "depth eval over 1 image(s)" in line]
+    assert summary and summary[0] in on_ray.stderr  # gathered where the results are written
