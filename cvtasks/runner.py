@@ -96,7 +96,7 @@ def load_predictor(spec: TaskSpec, cfg: InferenceConfig) -> Predictor:
     autocast_for(device, cfg.precision)  # an impossible precision fails before the model loads
     predictor: Predictor = spec.load_predictor_class()(cfg, device)
     lanes = usable_lanes(predictor, cfg.lanes, cfg.workers)
-    if lanes < cfg.lanes:
+    if cfg.lanes > 1 and lanes < cfg.lanes:
         task = f"{spec.name} {cfg.model}"
         warn(
             "--lanes does not combine with --workers: running one lane"

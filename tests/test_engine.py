@@ -122,6 +122,21 @@ def test_lanes_need_a_predictor_that_allows_them_and_no_workers(greys):
     assert Engine(MeanPredictor(), inputs, lanes=2, max_pixels=10**6).lanes == 1
     assert Engine(LanedMeanPredictor(), inputs, lanes=2, workers=1, max_pixels=10**6).lanes == 1
     assert Engine(LanedMeanPredictor(), inputs, lanes=2, max_pixels=10**6).lanes == 2
+    assert Engine(MeanPredictor(), inputs, lanes=0, max_pixels=10**6).lanes == 1
+
+
+def test_automatic_lanes_are_two_on_a_multicore_cpu(greys, monkeypatch):
+    from cvtasks.engine import usable_lanes
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1})
+    assert usable_lanes(LanedMeanPredictor(), 0, 0) == 2
+    assert usable_lanes(LanedMeanPredictor(), 0, 1) == 1  # DataLoader workers: one lane
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0})
+    assert usable_lanes(LanedMeanPredictor(), 0, 0) == 1
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")  # threads set by the user (or Ray): one lane
+    assert usable_lanes(LanedMeanPredictor(), 0, 0) == 1
 
 
 def test_a_failing_batch_on_a_lane_is_retried_item_by_item(greys):

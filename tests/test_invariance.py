@@ -102,7 +102,7 @@ OUTPUT_VARIANTS = {
 SPEED_VARIANTS = {
     "batch_size": ["-b", "1"],
     "workers": ["--workers", "1"],
-    "lanes": ["--lanes", "2"],
+    "lanes": ["--lanes", "1"],  # the default (0) is two lanes on 2+ cores
     "device": ["--device", "cpu"],
     "channels_last": ["--no-channels-last"],
     "fold_bn": ["--no-fold-bn"],

@@ -98,7 +98,7 @@ class _Predict:
                 os.chdir(cwd)
             self.cfg = copy.copy(cfg)
             self.cfg.engine = "local"
-            self.cfg.lanes = 1
+            self.cfg.lanes = 1  # the actor's CPUs are its torch threads
             import ray
 
             unpack_files(self.cfg, ray.get(packed[0]), Path(self._files.name))

@@ -239,7 +239,7 @@ def test_lanes_give_the_same_records_in_the_same_order(cli, photos, r18_file, tm
     (tmp_path / "broken.jpg").write_bytes(b"<html>")
     images = [photos["astronaut"], tmp_path / "broken.jpg", photos["chelsea"], photos["coffee"]]
     base = ["classify", *images, "-m", "resnet18", "-w", r18_file, "-f", "jsonl", "-b", "1"]
-    one = cli(base)
+    one = cli([*base, "--lanes", "1"])
     laned = cli([*base, "--lanes", "2"])
     assert one.exit_code == laned.exit_code == 1
     assert "broken.jpg" in laned.stderr and "not a recognised image" in laned.stderr
@@ -254,6 +254,8 @@ def test_lanes_give_the_same_records_in_the_same_order(cli, photos, r18_file, tm
         scores = [p["score"] for p in b["predictions"]]
         assert [p["score"] for p in a["predictions"]] == pytest.approx(scores, abs=1e-5)
     with_workers = cli([*base[:-2], "--lanes", "2", "--workers", "1", "-q"])
+    auto = cli([*base[:-2], "--workers", "1", "-q"])  # the automatic choice says nothing
+    assert auto.exit_code == 1 and "--lanes" not in auto.stderr
     assert with_workers.exit_code == 1
     assert "--lanes does not combine with --workers: running one lane" in with_workers.stderr
 
