@@ -315,14 +315,27 @@ class DetectPredictor(Predictor):
     def collate(self, inputs: Sequence[Any]) -> Any:
         return list(inputs)
 
+    def decode_min_side(self) -> int | None:
+        """The detector resizes every image so that its shorter side is ``min_size`` (or less,
+        under ``max_size``): a JPEG decoded at a reduced scale that keeps the shorter side at
+        least that gives it nearly the same input; outputs are mapped back to full size."""
+        transform = getattr(self.model, "transform", None)
+        if transform is None or getattr(transform, "fixed_size", None) is not None:
+            return None
+        return int(transform.min_size[-1])
+
     def infer(self, batch: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-        return run_grouped(lambda group: self.model(group), batch)
+        outputs: list[dict[str, torch.Tensor]] = run_grouped(lambda g: self.model(g), batch)
+        for out, tensor in zip(outputs, batch, strict=True):
+            out["decoded_size"] = torch.tensor(tensor.shape[-2:])  # (height, width)
+        return outputs
 
     def postprocess(
         self, outputs: Sequence[Mapping[str, torch.Tensor]], frames: Sequence[Frame]
     ) -> list[Result]:
         results: list[Result] = []
-        for out, frame in zip(outputs, frames, strict=True):
+        for decoded, frame in zip(outputs, frames, strict=True):
+            out = to_full_size(decoded, frame)
             keep = self.filter.keep(out["boxes"], out["scores"], out["labels"])
             detections = to_detections(
                 out["boxes"], out["scores"], out["labels"], keep, self.categories
@@ -344,6 +357,22 @@ class DetectPredictor(Predictor):
         if out is None or self.yolo_ids is None:
             return []
         return write_yolo_names(out, self.yolo_names)
+
+
+def to_full_size(out: Mapping[str, torch.Tensor], frame: Frame) -> Mapping[str, torch.Tensor]:
+    """Boxes and keypoints of an image decoded at a reduced scale (``--jpeg-draft``), in the
+    full image's pixels: scaled per axis by full size / decoded size (exact sizes, not the
+    nominal 1/2, 1/4, 1/8, which libjpeg rounds up)."""
+    height, width = (int(v) for v in out["decoded_size"])
+    if (width, height) == (frame.width, frame.height) or not width or not height:
+        return out
+    sx, sy = frame.width / width, frame.height / height
+    scaled = dict(out)
+    scaled["boxes"] = out["boxes"] * torch.tensor([sx, sy, sx, sy], device=out["boxes"].device)
+    if "keypoints" in out:
+        factor = torch.tensor([sx, sy, 1.0], device=out["keypoints"].device)
+        scaled["keypoints"] = out["keypoints"] * factor
+    return scaled
 
 
 def run_grouped(

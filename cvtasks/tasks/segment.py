@@ -305,6 +305,9 @@ class InstancePredictor(DetectPredictor):
     task = "segment"
     models = staticmethod(instance_models)
 
+    def decode_min_side(self) -> int | None:
+        return None  # masks are pasted at the decoded size: always decode in full
+
     def make_result(
         self,
         detections: list[Detection],

@@ -144,11 +144,16 @@ def handmade(monkeypatch):
                 [0.0, 0.0, 0.05 * w, 0.05 * h],
             ]
         )
+        # keypoint models: 17 points per box, point k at (0.05 k, 0.05 k) of the input
+        fractions = torch.arange(17, dtype=torch.float32) * 0.05
+        points = torch.stack([fractions * w, fractions * h, torch.ones(17)], dim=1)
         return [
             {
                 "boxes": boxes,
                 "labels": torch.tensor([1, 3, 1]),
                 "scores": torch.tensor([0.9, 0.6, 0.4]),
+                "keypoints": points.expand(3, 17, 3).clone(),
+                "keypoints_scores": torch.ones(3, 17),
             }
         ], {}
 
@@ -273,3 +278,48 @@ def test_annotated_detections_land_on_boxes(cli, photos, small_models, handmade,
     changed = np.abs(drawn - original).max(axis=2) > 60
     assert changed[200, 58:63].any() and changed[200, 297:303].any()  # left/right edges of box 1
     assert not changed[250, 150:250].any()  # inside box 1, away from its tag
+
+
+@pytest.mark.parametrize("task", ["detect", "pose"])
+def test_reduced_scale_decoding_maps_boxes_back_exactly(
+    cli, photos, small_models, handmade, tmp_path, monkeypatch, task
+):
+    """A 2400x1600 photo stored turned (EXIF 6) is decoded at 1/4 scale for a model resizing
+    to 320 px (--jpeg-draft, the default): boxes come back in full-size upright pixels."""
+    import cvtasks.engine
+
+    big = Image.open(photos["coffee"]).resize((2400, 1600), Image.BICUBIC)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "big.jpg"
+    big.transpose(Image.Transpose.ROTATE_90).save(path, exif=exif, quality=95)
+    decoded: list[tuple[int, int]] = []
+    original = cvtasks.engine.decode_image
+
+    def spy(*args, **kwargs):
+        image = original(*args, **kwargs)
+        decoded.append(image.size)
+        return image
+
+    monkeypatch.setattr(cvtasks.engine, "decode_image", spy)
+    if task == "detect":
+        model, weights = FRCNN, small_models[FRCNN]
+    else:  # keypointrcnn resizes to 800: 1/2 scale
+        model, weights = "keypointrcnn_resnet50_fpn", small_models["keypointrcnn_resnet50_fpn"]
+    base = [task, path, "-m", model, "-w", weights, "--conf", "0.5", "-f", "jsonl", "-q"]
+    records = {}
+    for flag in ("--jpeg-draft", "--no-jpeg-draft"):
+        result = cli([*base, flag])
+        assert result.exit_code == 0, result.stderr
+        records[flag] = jsonl(result.stdout)[0]
+    assert decoded[0] == ((600, 400) if task == "detect" else (1200, 800))  # reduced, upright
+    assert decoded[-1] == (2400, 1600)
+    for record in records.values():
+        assert (record["width"], record["height"]) == (2400, 1600)
+        boxes = [v for p in record["predictions"] for v in p["box"]]
+        expected = [240, 320, 1200, 1440, 1440, 160, 2160, 480]
+        assert boxes[: len(expected)] == pytest.approx(expected[: len(boxes)], abs=0.05)
+        if task == "pose":
+            points = list(record["predictions"][0]["keypoints"].values())
+            want = [v for k in range(17) for v in (0.05 * k * 2400, 0.05 * k * 1600)]
+            assert [v for p in points for v in p[:2]] == pytest.approx(want, abs=0.05)
