@@ -2,11 +2,14 @@
 
 1. `--device cuda` gives the CPU's results: classify top-k, detect boxes, segment masks.
 2. fp16 / bf16 autocast agree with fp32 (top-1 agreement, max score difference).
-3. Throughput of classify on the GPU: bare model forward (A) vs the engine (C), fp32 and
-   fp16, batch 1 and 32, on 64 generated JPEGs.
+3. Throughput of classify resnet50: bare forward (A) vs the engine (C) with JPEGs decoded on
+   the GPU (the default on CUDA) and with Pillow on the CPU, fp32 / bf16 / fp16 at batch 64, on
+   256 generated JPEGs; detection (fasterrcnn_resnet50_fpn_v2) A vs C; agreement of decoding
+   on the device with Pillow.
 4. The CLI itself with --device cuda --precision fp16.
 
-Writes $OUT/gpu_check.json (or ./gpu_check.json) and prints it.
+Writes $OUT/gpu_check.json (or ./gpu_check.json) and prints it. `--cpu`: a small dry run of
+the throughput and agreement steps on this CPU, to check the script without a GPU.
 """
 
 from __future__ import annotations
@@ -30,12 +33,13 @@ from helpers import calibrated_state_dict, seeded_state_dict  # noqa: E402
 
 from bench.run import make_images  # noqa: E402
 from cvtasks.api import predict  # noqa: E402
-from cvtasks.engine import Engine  # noqa: E402
-from cvtasks.io.sources import expand_inputs  # noqa: E402
 from cvtasks.runner import load_predictor  # noqa: E402
-from cvtasks.tasks.registry import ClassifyConfig, get_task  # noqa: E402
+from cvtasks.tasks.registry import get_task  # noqa: E402
 
 OUT = Path(os.environ.get("OUT", "."))
+# `python -m bench.gpu_check --cpu` runs the same script on this CPU (small, to check it)
+DEVICE = "cpu" if "--cpu" in sys.argv else "cuda"
+WORKERS = 2 if DEVICE == "cpu" else 12
 WORK = Path("/tmp/gpu_check")
 WORK.mkdir(parents=True, exist_ok=True)
 EXAMPLES = sorted((ROOT / "examples").glob("*.jpg"))
@@ -128,72 +132,121 @@ def segment_agreement(weights: Path) -> dict[str, object]:
     return out
 
 
-def throughput(weights: Path, images: list[Path]) -> dict[str, object]:
+def _engine_rate(task: str, images: list[Path], options: dict[str, object]) -> dict[str, object]:
+    """The engine as the CLI builds it (defaults included), timed after a one-batch warm-up."""
+    from cvtasks.config import build_config
+    from cvtasks.runner import build_engine, collect_inputs
+
+    spec = get_task(task)
+    layer = {**options, "inputs": [str(images[0].parent)], "quiet": True}
+    cfg = build_config(spec.config_cls, [("gpu_check", layer)])
+    predictor = load_predictor(spec, cfg)
+    items = collect_inputs(cfg, spec=spec)
+    batch = int(options.get("batch_size", 8))  # type: ignore[call-overload]
+    list(build_engine(predictor, items[:batch], cfg, keep_images=False))  # warm-up
+    engine = build_engine(predictor, items, cfg, keep_images=False)
+    sync(DEVICE)
+    start = time.perf_counter()
+    n = sum(1 for _ in engine)
+    sync(DEVICE)
+    stats = getattr(engine, "stats", None)
+    return {
+        "img_s": round(n / (time.perf_counter() - start), 1),
+        "ms_per_image": {k: round(v, 2) for k, v in stats.per_frame_ms().items()} if stats else {},
+    }
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def bare_classify(images: list[Path], batch: int, dtype: torch.dtype | None) -> float:
+    """A: resnet50 alone, channels-last, on batches prepared and moved beforehand."""
     transforms = get_model_weights("resnet50").DEFAULT.transforms()
-    net = get_model("resnet50").cuda().eval().to(memory_format=torch.channels_last)
+    net = get_model("resnet50").to(DEVICE).eval().to(memory_format=torch.channels_last)
     tensors = [transforms(Image.open(p).convert("RGB")) for p in images]
+    chunks = [
+        torch.stack(tensors[i : i + batch]).to(DEVICE).contiguous(memory_format=torch.channels_last)
+        for i in range(0, len(tensors), batch)
+    ]
+    device_type = DEVICE.split(":")[0]
+    ctx = torch.autocast(device_type, dtype=dtype or torch.float32, enabled=dtype is not None)
+    with torch.inference_mode(), ctx:
+        for c in chunks[:2]:
+            net(c)
+        sync(DEVICE)
+        start = time.perf_counter()
+        for c in chunks:
+            net(c).float().softmax(1)
+        sync(DEVICE)
+        return len(images) / (time.perf_counter() - start)
+
+
+def throughput(weights: Path, images: list[Path]) -> dict[str, object]:
+    """classify resnet50: bare forward (A) against the engine with JPEGs decoded on the device
+    (the default on CUDA) and on the CPU, fp32 / bf16 / fp16, at the same batch size."""
     out: dict[str, object] = {}
-    for precision, dtype in (("fp32", None), ("fp16", torch.float16)):
-        for batch in (1, 32):
-            chunks = [
-                torch.stack(tensors[i : i + batch])
-                .cuda()
-                .contiguous(memory_format=torch.channels_last)
-                for i in range(0, len(tensors), batch)
-            ]
-            ctx = (
-                torch.autocast("cuda", dtype=dtype)
-                if dtype
-                else torch.autocast("cuda", enabled=False)
-            )
-            with torch.inference_mode(), ctx:
-                for c in chunks[:3]:
-                    net(c)
-                torch.cuda.synchronize()
-                start = time.perf_counter()
-                for c in chunks:
-                    net(c).float().softmax(1)
-                torch.cuda.synchronize()
-                bare = len(images) / (time.perf_counter() - start)
-            cfg = ClassifyConfig(
-                model="resnet50",
-                weights=str(weights),
-                device="cuda",
-                batch_size=batch,
-                workers=12,
-                precision=precision,
-            )
-            predictor = load_predictor(get_task("classify"), cfg)
-            items = expand_inputs([str(images[0].parent)])
-            engine = Engine(
-                predictor,
-                items,
-                batch_size=batch,
-                workers=12,
-                max_pixels=10**9,
-                precision=precision,
-                jpeg_draft=True,
-            )
-            list(
-                Engine(
-                    predictor,
-                    items[:batch],
-                    batch_size=batch,
-                    max_pixels=10**9,
-                    precision=precision,
-                )
-            )
-            start = time.perf_counter()
-            n = sum(1 for _ in engine)
-            pipeline = n / (time.perf_counter() - start)
-            stages = {k: round(v, 2) for k, v in engine.stats.per_frame_ms().items()}
-            out[f"{precision}_b{batch}"] = {
-                "A_bare_img_s": round(bare, 1),
-                "C_engine_img_s": round(pipeline, 1),
-                "C_over_A": round(pipeline / bare, 3),
-                "ms_per_image": stages,
-            }
+    batch = 64 if DEVICE.startswith("cuda") else 8
+    for precision, dtype in (("fp32", None), ("bf16", torch.bfloat16), ("fp16", torch.float16)):
+        if precision == "fp16" and not DEVICE.startswith("cuda"):
+            continue
+        bare = bare_classify(images, batch, dtype)
+        options = {"model": "resnet50", "weights": str(weights), "device": DEVICE}
+        options |= {"batch_size": batch, "precision": precision, "workers": WORKERS}
+        row: dict[str, object] = {"A_bare_img_s": round(bare, 1)}
+        for decode in ("device", "cpu"):
+            rate = _engine_rate("classify", images, {**options, "decode_on": decode})
+            row[f"C_decode_{decode}"] = rate
+            row[f"C_decode_{decode}_over_A"] = round(float(rate["img_s"]) / bare, 3)  # type: ignore[arg-type]
+        out[f"{precision}_b{batch}"] = row
     return out
+
+
+def detect_throughput(images: list[Path]) -> dict[str, object]:
+    """fasterrcnn_resnet50_fpn_v2 alone (inputs on the device beforehand) against `detect`."""
+    model = "fasterrcnn_resnet50_fpn_v2"
+    weights = WORK / "frcnn_v2.pth"
+    if not weights.exists():
+        torch.manual_seed(0)
+        torch.save(get_model(model, weights=None, weights_backbone=None).state_dict(), weights)
+    net = get_model(model, weights=None, weights_backbone=None).eval().to(DEVICE)
+    net.load_state_dict(torch.load(weights, weights_only=True))
+    transforms = get_model_weights(model).DEFAULT.transforms()
+    inputs = [transforms(Image.open(p).convert("RGB")).to(DEVICE) for p in images]
+    with torch.inference_mode():
+        net(inputs[:2])
+        sync(DEVICE)
+        start = time.perf_counter()
+        for i in range(0, len(inputs), 4):
+            net(inputs[i : i + 4])
+        sync(DEVICE)
+        bare = len(inputs) / (time.perf_counter() - start)
+    options = {"model": model, "weights": str(weights), "device": DEVICE, "batch_size": 4}
+    rate = _engine_rate("detect", images, {**options, "workers": WORKERS})
+    return {
+        "A_bare_img_s": round(bare, 1),
+        "C": rate,
+        "C_over_A": round(float(rate["img_s"]) / bare, 3),
+    }  # type: ignore[arg-type]
+
+
+def decode_agreement(weights: Path, images: list[Path]) -> dict[str, object]:
+    """classify with JPEGs decoded on the device vs Pillow on the CPU (no draft)."""
+    opts = {"model": "resnet50", "weights": str(weights), "top_k": 1, "device": DEVICE}
+    device = records("classify", images, decode_on="device", **opts)
+    pillow = records("classify", images, decode_on="cpu", jpeg_draft=False, **opts)
+    pairs = list(zip(device, pillow, strict=True))
+    return {
+        "images": len(pairs),
+        "top1_agreement": sum(
+            a["predictions"][0]["index"] == b["predictions"][0]["index"] for a, b in pairs
+        )
+        / len(pairs),
+        "max_top1_score_diff": max(
+            abs(a["predictions"][0]["score"] - b["predictions"][0]["score"]) for a, b in pairs
+        ),
+    }
 
 
 def occlusion_speed() -> dict[str, float]:
@@ -247,28 +300,37 @@ def cli_check(weights: Path) -> dict[str, object]:
 
 
 def main() -> None:
+    on_gpu = DEVICE.startswith("cuda")
     report: dict[str, object] = {
         "torch": torch.__version__,
-        "gpu": torch.cuda.get_device_name(0),
+        "device": torch.cuda.get_device_name(0) if on_gpu else "cpu (dry run of the script)",
         "cpu_threads": torch.get_num_threads(),
     }
     r50 = WORK / "resnet50.pth"
     seeded_state_dict("resnet50", r50, head_scale=40.0)
+    mild = WORK / "resnet50_mild.pth"  # top-1 probabilities ~0.3: differences show
+    seeded_state_dict("resnet50", mild, head_scale=0.05)
     frcnn = WORK / "frcnn.pth"
     calibrated_state_dict(
         "fasterrcnn_mobilenet_v3_large_320_fpn", frcnn, EXAMPLES, head_scale=5.0, num_classes=91
     )
     lraspp = WORK / "lraspp.pth"
     calibrated_state_dict("lraspp_mobilenet_v3_large", lraspp, EXAMPLES, num_classes=21)
-    images = make_images(256, WORK / "images")
-    for name, step in [
-        ("classify_cuda_vs_cpu", lambda: classify_agreement(r50, EXAMPLES + images[:16])),
-        ("detect_cuda_vs_cpu", lambda: detect_agreement(frcnn)),
-        ("segment_cuda_vs_cpu", lambda: segment_agreement(lraspp)),
+    images = make_images(256 if on_gpu else 16, WORK / ("images" if on_gpu else "images_cpu"))
+    steps = [
         ("classify_throughput_resnet50", lambda: throughput(r50, images)),
-        ("occlusion_gpu", occlusion_speed),
-        ("cli_fp16_cuda", lambda: cli_check(r50)),
-    ]:
+        ("detect_throughput", lambda: detect_throughput(images[:64] if on_gpu else images[:4])),
+        ("decode_on_device_vs_pillow", lambda: decode_agreement(mild, images[:64])),
+    ]
+    if on_gpu:
+        steps += [
+            ("classify_cuda_vs_cpu", lambda: classify_agreement(r50, EXAMPLES + images[:16])),
+            ("detect_cuda_vs_cpu", lambda: detect_agreement(frcnn)),
+            ("segment_cuda_vs_cpu", lambda: segment_agreement(lraspp)),
+            ("occlusion_gpu", occlusion_speed),
+            ("cli_fp16_cuda", lambda: cli_check(r50)),
+        ]
+    for name, step in steps:
         start = time.perf_counter()
         try:
             report[name] = step()

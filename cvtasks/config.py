@@ -228,6 +228,14 @@ class InferenceConfig(BaseConfig):
         "to): much faster on photos, results nearly identical; off for bit-exact decoding.",
         negatable=True,
     )
+    decode_on: str = option(
+        "auto",
+        "Where JPEGs are decoded and resized for the model: cpu (Pillow, with --jpeg-draft), "
+        "device (in batches on --device as torch tensors: nvJPEG on a GPU; other formats and "
+        "files it cannot decode take the Pillow path) or auto (device on CUDA, else cpu). "
+        "classify, segment, detect, pose and per-image explain.",
+        choices=("auto", "cpu", "device"),
+    )
     engine: str = option(
         "local",
         "Where inference runs: local (this process) or ray (Ray Data actors on a local Ray "

@@ -19,17 +19,23 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from cvtasks.device import autocast_for
 from cvtasks.errors import CvTasksError, ItemError
-from cvtasks.io.decode import decode_image
 from cvtasks.io.frames import FrameReader, ReaderOptions, open_reader
 from cvtasks.io.sources import InputItem
 from cvtasks.log import warn
+from cvtasks.samples import (
+    ImageDataset,
+    Sample,
+    finish_on_device,
+    identity,
+    image_frames,
+    prepare,
+)
 from cvtasks.tasks.base import Predictor
 from cvtasks.types import Failure, Frame, Outcome
 
@@ -71,110 +77,6 @@ class Engines(Protocol):
     stats: RunStats
 
     def __iter__(self) -> Iterator[tuple[Frame, Outcome]]: ...
-
-
-@dataclass
-class _Sample:
-    """One decoded and preprocessed input as it returns from a worker."""
-
-    position: int
-    tensor: Any = None
-    width: int = 0
-    height: int = 0
-    image: np.ndarray | None = None
-    error: str | None = None
-    decode_s: float = 0.0
-    preprocess_s: float = 0.0
-
-    def pin_memory(self) -> _Sample:
-        """Called by the DataLoader's pinning thread on CUDA runs: page-locked input tensors."""
-        if isinstance(self.tensor, torch.Tensor):
-            self.tensor = self.tensor.pin_memory()
-        return self
-
-
-def _prepare(
-    position: int,
-    load: Callable[[], Image.Image],
-    preprocess: Callable[[Image.Image], Any],
-    keep_image: bool,
-    load_full: Callable[[], Image.Image] | None = None,
-) -> _Sample:
-    """Decode and preprocess one input, capturing any failure as the sample's error.
-
-    The model always gets what ``load`` decodes (possibly at a reduced JPEG scale), whether or
-    not the image is kept: results never depend on annotating. A kept image that was decoded
-    at a reduced scale is decoded again at full size (``load_full``) for drawing.
-    """
-    sample = _Sample(position)
-    try:
-        t0 = time.perf_counter()
-        image = load()
-        t1 = time.perf_counter()
-        sample.tensor = preprocess(image)
-        t2 = time.perf_counter()
-        full_size = image.info.get("original_size", image.size)
-        if keep_image:
-            drawn = image if image.size == full_size or load_full is None else load_full()
-            sample.image = np.asarray(drawn)
-    except ItemError as exc:
-        sample.error = str(exc)
-        return sample
-    except Exception as exc:  # a preprocessing bug or odd image must not stop the run
-        sample.error = f"preprocessing failed: {type(exc).__name__}: {exc}"
-        return sample
-    sample.width, sample.height = full_size
-    sample.decode_s, sample.preprocess_s = t1 - t0, t2 - t1
-    return sample
-
-
-class _ImageDataset(Dataset[_Sample]):
-    """Decode + preprocess image files by position; runs inside DataLoader workers."""
-
-    def __init__(
-        self,
-        items: Sequence[InputItem],
-        preprocess: Callable[[Image.Image], Any],
-        max_pixels: int,
-        keep_images: bool,
-        min_side: int | None = None,
-    ) -> None:
-        self.paths = [item.path for item in items]
-        self.preprocess = preprocess
-        self.max_pixels = max_pixels
-        self.keep_images = keep_images
-        self.min_side = min_side
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, position: int) -> _Sample:
-        path = self.paths[position]
-        return _prepare(
-            position,
-            lambda: decode_image(path, self.max_pixels, self.min_side),
-            self.preprocess,
-            self.keep_images,
-            lambda: decode_image(path, self.max_pixels),
-        )
-
-
-def _identity(sample: _Sample) -> _Sample:
-    return sample
-
-
-def _image_frames(items: Sequence[InputItem], samples: Sequence[_Sample]) -> list[Frame]:
-    return [
-        Frame(
-            source=items[s.position].source,
-            index=None,
-            width=s.width,
-            height=s.height,
-            rel=items[s.position].rel,
-            image=s.image,
-        )
-        for s in samples
-    ]
 
 
 def usable_lanes(predictor: Predictor, lanes: int, workers: int) -> int:
@@ -265,6 +167,7 @@ class Engine:
         jpeg_draft: bool = False,
         lanes: int = 1,
         reader: Callable[[InputItem], FrameReader] | None = None,
+        device_decode: bool = False,
     ) -> None:
         self.predictor = predictor
         self.open_reader = reader or (lambda item: open_reader(item, ReaderOptions(max_pixels)))
@@ -283,6 +186,8 @@ class Engine:
         autocast_for(predictor.device, precision)  # fp16 on a CPU fails here, before any input
         self.stats = RunStats()
         self._preprocess = predictor.preprocessor()
+        # JPEGs decoded and preprocessed on the model's device (--decode-on)
+        self._on_device = predictor.tensor_preprocessor() if device_decode else None
 
     def __iter__(self) -> Iterator[tuple[Frame, Outcome]]:
         run: list[InputItem] = []
@@ -304,8 +209,13 @@ class Engine:
         self.stats.skipped += len(items) - len(todo)
         if not todo:
             return
-        dataset = _ImageDataset(
-            todo, self._preprocess, self.max_pixels, self.keep_images, self.min_side
+        dataset = ImageDataset(
+            todo,
+            self._preprocess,
+            self.max_pixels,
+            self.keep_images,
+            self.min_side,
+            device_decode=self._on_device is not None,
         )
         if self.lanes > 1:
             yield from self._images_in_lanes(todo, dataset)
@@ -318,22 +228,23 @@ class Engine:
             batch_size=None,
             shuffle=False,
             num_workers=self.workers,
-            collate_fn=_identity,  # type: ignore[arg-type]  # batch_size=None: one sample
+            collate_fn=identity,  # type: ignore[arg-type]  # batch_size=None: one sample
             pin_memory=self.predictor.device.type == "cuda",
             prefetch_factor=depth if self.workers > 0 else None,
         )
         for samples in _chunks(loader, self.batch_size):
-            yield from self._run_batch(samples, _image_frames(todo, samples))
+            samples = self._finish(samples, dataset)
+            yield from self._run_batch(samples, image_frames(todo, samples))
 
     def _images_in_lanes(
-        self, todo: list[InputItem], dataset: _ImageDataset
+        self, todo: list[InputItem], dataset: ImageDataset
     ) -> Iterator[tuple[Frame, Outcome]]:
         """Batches processed side by side on ``lanes`` threads, each decoding its own images
         and running the model (PIL and torch release the GIL); results come out in order."""
 
         def process(positions: list[int]) -> tuple[list[Frame], list[Outcome]]:
-            samples = [dataset[i] for i in positions]
-            frames = _image_frames(todo, samples)
+            samples = self._finish([dataset[i] for i in positions], dataset)
+            frames = image_frames(todo, samples)
             return frames, self._outcomes(samples, frames)
 
         pool = ThreadPoolExecutor(self.lanes, thread_name_prefix="cvtasks-lane")
@@ -347,6 +258,14 @@ class Engine:
                 yield from self._count(*pending.popleft().result())
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+
+    def _finish(self, samples: list[Sample], dataset: ImageDataset) -> list[Sample]:
+        """JPEG bytes decoded and preprocessed on the device, when that is the path."""
+        if self._on_device is None:
+            return samples
+        return finish_on_device(
+            samples, dataset, self.predictor.device, self._on_device, self.keep_images
+        )
 
     # ------------------------------------------------------------------ videos
 
@@ -379,22 +298,20 @@ class Engine:
 
     def _video_batches(
         self, item: InputItem, reader: FrameReader
-    ) -> Iterator[tuple[list[_Sample], list[Frame]]]:
+    ) -> Iterator[tuple[list[Sample], list[Frame]]]:
         for pairs in _chunks(self._video_frames(item, reader), self.batch_size):
             yield [sample for sample, _ in pairs], [frame for _, frame in pairs]
 
-    def _video_frames(
-        self, item: InputItem, reader: FrameReader
-    ) -> Iterator[tuple[_Sample, Frame]]:
+    def _video_frames(self, item: InputItem, reader: FrameReader) -> Iterator[tuple[Sample, Frame]]:
         for number, rgb in reader.frames(self.vid_stride):
             resumed = (item.source, number) in self.done
             if resumed and not self.keep_images:
                 self.stats.skipped += 1
                 continue
             if isinstance(rgb, ItemError):  # this frame (or the live stream) failed
-                sample = _Sample(number, error=str(rgb))
+                sample = Sample(number, error=str(rgb))
             else:
-                sample = _prepare(
+                sample = prepare(
                     number,
                     functools.partial(Image.fromarray, rgb),
                     self._preprocess,
@@ -416,11 +333,11 @@ class Engine:
     # ------------------------------------------------------------------ inference
 
     def _run_batch(
-        self, samples: list[_Sample], frames: list[Frame]
+        self, samples: list[Sample], frames: list[Frame]
     ) -> Iterator[tuple[Frame, Outcome]]:
         return self._count(frames, self._outcomes(samples, frames))
 
-    def _outcomes(self, samples: list[_Sample], frames: list[Frame]) -> list[Outcome]:
+    def _outcomes(self, samples: list[Sample], frames: list[Frame]) -> list[Outcome]:
         """One outcome per sample: its decoding error, or the model's result."""
         ok = [i for i, s in enumerate(samples) if s.error is None]
         inferred = iter(
@@ -442,7 +359,7 @@ class Engine:
                 self.stats.processed += 1
             yield frame, outcome
 
-    def _infer(self, samples: list[_Sample], frames: list[Frame]) -> list[Outcome]:
+    def _infer(self, samples: list[Sample], frames: list[Frame]) -> list[Outcome]:
         """Run the model on a batch; if it fails, retry one by one so only bad inputs fail."""
         predictor = self.predictor
         try:

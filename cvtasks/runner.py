@@ -144,7 +144,18 @@ def build_engine(
         lanes=cfg.lanes,
         keep_images=keep_images,
         done=done,
+        device_decode=decodes_on_device(cfg, predictor),
     )
+
+
+def decodes_on_device(cfg: InferenceConfig, predictor: Predictor) -> bool:
+    """``--decode-on``: auto means on the device when it is a GPU and the task can."""
+    able = predictor.tensor_preprocessor() is not None
+    if cfg.decode_on == "device" and not able:
+        warn(f"--decode-on device: {predictor.task} preprocesses with Pillow; decoding on the CPU")
+    if cfg.decode_on == "auto":
+        return able and predictor.device.type == "cuda"
+    return able and cfg.decode_on == "device"
 
 
 def set_threads(threads: int, workers: int, lanes: int = 1) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -48,15 +49,16 @@ def draft_scale(width: int, height: int, min_side: int) -> int:
     return scale
 
 
-def _decode(p: Path, max_pixels: int, min_side: int | None) -> Image.Image:
+def _open_checked(p: Path, max_pixels: int) -> Image.Image:
+    """Open the header of ``p`` (no pixel data yet), after the file checks, with the pixel
+    guard applied; every problem is an :class:`ItemError`."""
     try:
         info = p.stat()
     except OSError as exc:
         raise ItemError(f"cannot read file: {exc.strerror or exc}") from None
     if not stat.S_ISREG(info.st_mode):
         raise ItemError("not a regular file (a FIFO, device or socket would block)")
-    size = info.st_size
-    if size == 0:
+    if info.st_size == 0:
         raise ItemError("empty file (0 bytes)")
     try:
         image = _open_unguarded(p)
@@ -67,13 +69,57 @@ def _decode(p: Path, max_pixels: int, min_side: int | None) -> Image.Image:
         ) from None
     except Exception as exc:  # Pillow raises OSError, ValueError, SyntaxError, ... on bad headers
         raise ItemError(f"cannot open image: {type(exc).__name__}: {exc}") from None
+    width, height = image.size
+    if width * height > max_pixels:
+        image.close()
+        raise ItemError(
+            f"image too large: {width}x{height} = {width * height} pixels exceeds "
+            f"max_image_pixels={max_pixels} (raise it with --max-image-pixels)"
+        )
+    return image
+
+
+@dataclass(frozen=True)
+class JpegFile:
+    """A JPEG's bytes, for decoding elsewhere (on a GPU): its EXIF orientation (1-8) and its
+    upright size."""
+
+    data: bytes
+    orientation: int
+    width: int
+    height: int
+
+
+def read_jpeg(path: str | Path, max_pixels: int) -> JpegFile | None:
+    """The bytes of an RGB or greyscale JPEG after the same checks as :func:`decode_image`;
+    None for anything else (other formats, CMYK), which takes the Pillow path."""
+    p = Path(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        image = _open_checked(p, max_pixels)
+        with image:
+            if image.format != "JPEG" or image.mode not in ("RGB", "L"):
+                return None
+            try:
+                orientation = int(image.getexif().get(0x0112, 1))
+            except Exception:  # malformed EXIF: as stored, like the Pillow path
+                orientation = 1
+            width, height = image.size
+    if orientation not in range(1, 9):
+        orientation = 1
+    if orientation >= 5:  # turned by 90 degrees
+        width, height = height, width
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ItemError(f"cannot read file: {exc.strerror or exc}") from None
+    return JpegFile(data, orientation, width, height)
+
+
+def _decode(p: Path, max_pixels: int, min_side: int | None) -> Image.Image:
+    image = _open_checked(p, max_pixels)
     with image:
         width, height = image.size
-        if width * height > max_pixels:
-            raise ItemError(
-                f"image too large: {width}x{height} = {width * height} pixels exceeds "
-                f"max_image_pixels={max_pixels} (raise it with --max-image-pixels)"
-            )
         try:
             if min_side and image.format == "JPEG":
                 scale = draft_scale(width, height, min_side)

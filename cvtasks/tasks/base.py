@@ -46,6 +46,11 @@ class Predictor(ABC):
         It runs in DataLoader workers, so it must not hold the model or touch the device.
         """
 
+    def tensor_preprocessor(self) -> Callable[[torch.Tensor], Any] | None:
+        """The same preprocessing on an upright RGB uint8 ``C x H x W`` tensor already on the
+        device (GPU decoding), or None where this task preprocesses with Pillow only."""
+        return None
+
     def collate(self, inputs: Sequence[Any]) -> Any:
         """Combine preprocessed inputs into one batch (default: stack same-size tensors)."""
         return torch.stack(list(inputs))

@@ -128,6 +128,9 @@ class ClassifyPredictor(Predictor):
     def preprocessor(self) -> Callable[[Image.Image], torch.Tensor]:
         return self.transforms
 
+    def tensor_preprocessor(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        return self.transforms  # torchvision's preset transforms take tensors as well as images
+
     def decode_min_side(self) -> int | None:
         return int(self.transforms.resize_size[0])
 

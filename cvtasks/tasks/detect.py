@@ -312,6 +312,9 @@ class DetectPredictor(Predictor):
     def preprocessor(self) -> Callable[[Image.Image], torch.Tensor]:
         return self.transforms
 
+    def tensor_preprocessor(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        return self.transforms  # torchvision's preset transforms take tensors as well as images
+
     def collate(self, inputs: Sequence[Any]) -> Any:
         return list(inputs)
 

@@ -336,6 +336,9 @@ class ExplainPredictor(Predictor):
     def preprocessor(self) -> Callable[[Image.Image], torch.Tensor]:
         return self.transforms
 
+    def tensor_preprocessor(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        return self.transforms  # torchvision's preset transforms take tensors as well as images
+
     def inference_context(self) -> contextlib.AbstractContextManager[object]:
         return torch.enable_grad()
 

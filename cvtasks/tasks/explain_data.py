@@ -136,6 +136,9 @@ class FeatureMapsPredictor(Predictor):
     def preprocessor(self) -> Callable[[Image.Image], torch.Tensor]:
         return self.net.transforms
 
+    def tensor_preprocessor(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        return self.net.transforms  # torchvision's preset transforms take tensors too
+
     def infer(self, batch: torch.Tensor) -> torch.Tensor:
         with captured(get_layer(self.net.model, self.layer)) as store:
             self.net.model(batch)

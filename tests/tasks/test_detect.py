@@ -286,7 +286,7 @@ def test_reduced_scale_decoding_maps_boxes_back_exactly(
 ):
     """A 2400x1600 photo stored turned (EXIF 6) is decoded at 1/4 scale for a model resizing
     to 320 px (--jpeg-draft, the default): boxes come back in full-size upright pixels."""
-    import cvtasks.engine
+    import cvtasks.samples
 
     big = Image.open(photos["coffee"]).resize((2400, 1600), Image.BICUBIC)
     exif = Image.Exif()
@@ -294,21 +294,21 @@ def test_reduced_scale_decoding_maps_boxes_back_exactly(
     path = tmp_path / "big.jpg"
     big.transpose(Image.Transpose.ROTATE_90).save(path, exif=exif, quality=95)
     decoded: list[tuple[int, int]] = []
-    original = cvtasks.engine.decode_image
+    original = cvtasks.samples.decode_image
 
     def spy(*args, **kwargs):
         image = original(*args, **kwargs)
         decoded.append(image.size)
         return image
 
-    monkeypatch.setattr(cvtasks.engine, "decode_image", spy)
+    monkeypatch.setattr(cvtasks.samples, "decode_image", spy)
     if task == "detect":
         model, weights = FRCNN, small_models[FRCNN]
     else:  # keypointrcnn resizes to 800: 1/2 scale
         model, weights = "keypointrcnn_resnet50_fpn", small_models["keypointrcnn_resnet50_fpn"]
     base = [task, path, "-m", model, "-w", weights, "--conf", "0.5", "-f", "jsonl", "-q"]
     records = {}
-    for flag in ("--jpeg-draft", "--no-jpeg-draft"):
+    for flag in ("--jpeg-draft", "--no-jpeg-draft", "--decode-on=device"):  # GPU code on CPU
         result = cli([*base, flag])
         assert result.exit_code == 0, result.stderr
         records[flag] = jsonl(result.stdout)[0]
