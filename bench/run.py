@@ -44,12 +44,13 @@ DATA = HERE / "data"
 
 
 def make_images(count: int, folder: Path) -> list[Path]:
-    """Mixed-size JPEGs (640-2000 px on the long side) cut from scikit-image's photos."""
+    """Mixed-size JPEGs (640-2450 px on the long side: 0.3-4 MP) from scikit-image's photos."""
     import skimage.data
 
     folder.mkdir(parents=True, exist_ok=True)
     existing = sorted(folder.glob("*.jpg"))
-    if len(existing) == count:
+    marker = folder / ".long-sides-640-2450"  # images of an older size range are remade
+    if len(existing) == count and marker.exists():
         return existing
     for old in existing:
         old.unlink()
@@ -63,12 +64,13 @@ def make_images(count: int, folder: Path) -> list[Path]:
     paths = []
     for i in range(count):
         base = Image.fromarray(sources[i % len(sources)])
-        long_side = int(rng.integers(640, 2001))
+        long_side = int(rng.integers(640, 2451))
         scale = long_side / max(base.size)
         image = base.resize((round(base.width * scale), round(base.height * scale)), Image.BICUBIC)
         path = folder / f"img_{i:03d}.jpg"
         image.save(path, quality=90)
         paths.append(path)
+    marker.touch()
     return paths
 
 
@@ -87,18 +89,24 @@ def weights_file(model: str) -> Path:
 
 
 def bare_forward(
-    model: str, paths: list[Path], batch: int, bf16: bool = False, folded: bool = False
+    model: str,
+    paths: list[Path],
+    batch: int,
+    bf16: bool = False,
+    folded: bool = False,
+    channels_last: bool = True,
 ) -> float:
-    """A: images/s of the model alone on batches prepared beforehand, in its fastest layout
-    (channels-last), optionally under bf16 autocast or with BatchNorm folded (as C runs it)."""
+    """A: images/s of the model alone on batches prepared beforehand, channels-last (its
+    fastest layout) or contiguous, optionally under bf16 autocast or with BatchNorm folded."""
     from cvtasks.speed import fold_batchnorm
 
+    layout = torch.channels_last if channels_last else torch.contiguous_format
     transforms = get_model_weights(model).DEFAULT.transforms()
     net = get_model(model, weights=None).eval()
-    net = (fold_batchnorm(net) if folded else net).to(memory_format=torch.channels_last)
+    net = (fold_batchnorm(net) if folded else net).to(memory_format=layout)
     tensors = [transforms(Image.open(p).convert("RGB")) for p in paths]
     batches = [
-        torch.stack(tensors[i : i + batch]).contiguous(memory_format=torch.channels_last)
+        torch.stack(tensors[i : i + batch]).contiguous(memory_format=layout)
         for i in range(0, len(tensors), batch)
     ]
     autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16)
@@ -403,6 +411,7 @@ def main() -> None:
     parser.add_argument("--only-track", action="store_true", help="the tracking rows only")
     parser.add_argument("--only-train", action="store_true", help="the training row only")
     parser.add_argument("--only-ray", action="store_true", help="the Ray engine rows only")
+    parser.add_argument("--only-cpu", action="store_true", help="classify vs bare forward only")
     args = parser.parse_args()
     if args.only_track:
         print_tracking(run_tracking())
@@ -412,6 +421,12 @@ def main() -> None:
         return
 
     paths = make_images(args.images, DATA / "images")
+    if args.only_cpu:
+        models = {
+            m: bench_model(m, paths, args.batch, args.repeats) for m in args.models.split(",")
+        }
+        print_cpu_vs_bare(models)
+        return
     if args.only_ray:
         print_ray(run_ray(args.batch))
         return
@@ -462,6 +477,7 @@ def main() -> None:
             }  # type: ignore[index]
     (HERE / "results.json").write_text(json.dumps(results, indent=2))
     print_table(results)
+    print_cpu_vs_bare(results["models"])  # type: ignore[arg-type]
     print_tracking(results["tracking"])  # type: ignore[arg-type]
     print_training(results["training"])  # type: ignore[arg-type]
     print_ray(results["ray"])  # type: ignore[arg-type]
@@ -505,12 +521,18 @@ def bench_model(model: str, paths: list[Path], batch: int, repeats: int) -> dict
     a = best_of(repeats, lambda: bare_forward(model, paths, batch))
     a_bf16 = best_of(repeats, lambda: bare_forward(model, paths, batch, bf16=True))
     a_folded = best_of(repeats, lambda: bare_forward(model, paths, batch, folded=True))
+    a_contig = best_of(repeats, lambda: bare_forward(model, paths, batch, channels_last=False))
+    a_bf16_contig = best_of(
+        repeats, lambda: bare_forward(model, paths, batch, bf16=True, channels_last=False)
+    )
     b = best_of(repeats, lambda: naive_loop(model, paths))
     c = best_of(repeats, lambda: cvtasks_run(model, folder, ["-b", str(batch)]), steady)
     result: dict[str, object] = {
         "A_bare_img_s": a,
         "A_bf16_img_s": a_bf16,
         "A_folded_img_s": a_folded,
+        "A_contiguous_img_s": a_contig,
+        "A_bf16_contiguous_img_s": a_bf16_contig,
         "B_naive_img_s": b,
         "C": c,
         "C_over_A": c["steady_img_s"] / a,
@@ -599,6 +621,28 @@ def print_variants(models: dict) -> None:
                 for name in ("bf16", "draft", "fold", "device_decode", "defaults")
             )
         )
+
+
+def print_cpu_vs_bare(models: dict) -> None:
+    """The CPU pipeline against its best bare forward, fp32 and bf16, per stage (issue 17)."""
+    print(
+        f"\n{'CPU: img/s':<22}{'A contig':>9}{'A ch-last':>10}{'B naive':>8}{'C default':>10}"
+        f"{'C/A':>6}  per image: decode, prep, infer, post (ms)"
+    )
+    for model, r in models.items():
+        for precision, a_contig, a_cl, c in (
+            ("fp32", r["A_contiguous_img_s"], r["A_bare_img_s"], r["C"]),
+            ("bf16", r["A_bf16_contiguous_img_s"], r["A_bf16_img_s"], r["C_bf16"]),
+        ):
+            stages = ", ".join(
+                f"{c[k]:.1f}"
+                for k in ("ms_decode", "ms_preprocess", "ms_inference", "ms_postprocess")
+            )
+            print(
+                f"{model + ' ' + precision:<22}{a_contig:>9.1f}{a_cl:>10.1f}"
+                f"{r['B_naive_img_s']:>8.1f}{c['steady_img_s']:>10.1f}"
+                f"{c['steady_img_s'] / a_cl:>6.2f}  {stages}"
+            )
 
 
 def print_explain(explain: dict) -> None:
