@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 from pathlib import Path
 
 import torch
@@ -184,3 +185,17 @@ def default_sigint() -> None:
     """``preexec_fn`` for children the tests interrupt: a shell's background job ignores SIGINT,
     children inherit that, and Python then installs no KeyboardInterrupt handler."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def cvtasks_argv(*args: object) -> list[str]:
+    """The command line of a cvtasks child process."""
+    return [sys.executable, "-m", "cvtasks", *map(str, args)]
+
+
+def rotated_copies(photo: Path, folder: Path, count: int, step: float) -> Path:
+    """``folder`` with ``count`` PNGs of ``photo`` turned by ``step`` degrees each (distinct inputs)."""
+    folder.mkdir()
+    base = Image.open(photo)
+    for i in range(count):
+        base.rotate(i * step).save(folder / f"{i:03d}.png")
+    return folder

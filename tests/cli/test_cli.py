@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from helpers import default_sigint, jsonl
+from helpers import jsonl
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -318,56 +317,6 @@ def test_closed_stdout_pipe_exits_quietly(photos, r18_file):
     assert len(result.stdout) == 10
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
     assert result.returncode == 0
-
-
-def test_sigint_exits_130_and_leaves_complete_lines(photos, r18_file, tmp_path):
-    folder = tmp_path / "many"
-    folder.mkdir()
-    for i in range(60):
-        Image.open(photos["astronaut"]).save(folder / f"{i:03d}.png")
-    out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "cvtasks",
-            "classify",
-            folder,
-            "-m",
-            "resnet18",
-            "-w",
-            r18_file,
-            "-o",
-            out,
-            "--save-images",
-            "-b",
-            "1",
-            "-q",
-            "-f",
-            "jsonl",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=default_sigint,
-    )
-    assert proc.stdout is not None
-    proc.stdout.readline()  # wait until results flow
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
-    assert "Traceback" not in stderr
-    lines = (out / "results.jsonl").read_text().splitlines()
-    assert 1 <= len(lines) < 60 and all(json.loads(line) for line in lines)
-    assert not [p for p in out.rglob("*") if ".tmp" in p.name]
-    resumed = run(
-        ["classify", folder, "-m", "resnet18", "-w", r18_file, "-o", out, "-q", "--resume"]
-    )
-    assert resumed.returncode == 0
-    final = [
-        json.loads(line)["source"] for line in (out / "results.jsonl").read_text().splitlines()
-    ]
-    assert sorted(final) == sorted(f"{folder}/{i:03d}.png" for i in range(60))
 
 
 def test_models_list_info_pull(cli):

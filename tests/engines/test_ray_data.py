@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -93,27 +94,19 @@ def test_classify_equals_the_local_engine(cli, r18_file, inputs, tmp_path):
     assert "broken.jpg" in on_ray.stderr and on_ray.stderr.count("error:") == 1
     config = (tmp_path / "ray" / "config.yaml").read_text()
     assert "engine: ray" in config
-
-
-def test_resume_on_ray_skips_what_is_done(cli, r18_file, inputs, photos, tmp_path):
-    out = tmp_path / "out"
-    base = ["classify", "-m", "resnet18", "-w", r18_file, "-q", "-o", out, "--engine", "ray"]
-    first = cli([*base[:1], photos["coffee"], inputs / "clip.mp4", *base[1:]])
-    assert first.exit_code == 0, first.stderr
+    # --resume on Ray: what is done is skipped; the new photo (and the failed one) run again
+    done = (tmp_path / "ray" / "results.jsonl").read_text()
+    extra = tmp_path / "extra.jpg"
+    shutil.copy(inputs / "coffee.jpg", extra)
     again = cli(
-        [*base[:1], photos["coffee"], inputs / "clip.mp4", photos["chelsea"], *base[1:], "--resume"]
+        [*base[:2], extra, *base[2:], "-o", tmp_path / "ray", "--engine", "ray", "--resume"]
     )
-    assert again.exit_code == 0, again.stderr
-    records = jsonl((out / "results.jsonl").read_text())
-    assert [(Path(r["source"]).name, r["frame"]) for r in records] == [
-        ("coffee.jpg", None),
-        *[("clip.mp4", i) for i in range(6)],
-        ("chelsea.jpg", None),
-    ]
-    local = cli(
-        ["classify", photos["chelsea"], "-m", "resnet18", "-w", r18_file, "-q", "-f", "jsonl"]
-    )
-    same_records(records[-1:], jsonl(local.stdout))
+    assert again.exit_code == 1 and "broken.jpg" in again.stderr, again.stderr
+    assert [Path(r["source"]).name for r in jsonl(again.stdout)] == ["extra.jpg"]
+    text = (tmp_path / "ray" / "results.jsonl").read_text()
+    assert text.startswith(done) and len(jsonl(text)) == 16
+    coffee = next(r for r in jsonl(local.stdout) if r["source"].endswith("coffee.jpg"))
+    same_records([{**jsonl(text)[-1], "source": coffee["source"]}], [coffee])
 
 
 def test_detect_equals_the_local_engine_with_files(cli, small_models, photos, tmp_path):

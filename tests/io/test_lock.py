@@ -7,30 +7,21 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from helpers import default_sigint
-from PIL import Image
+from helpers import cvtasks_argv, default_sigint, rotated_copies
 
 from cvtasks.io.lock import LOCK_FILE
 
-
-def cvtasks(*args: object) -> list[str]:
-    return [sys.executable, "-m", "cvtasks", *map(str, args)]
+cvtasks = cvtasks_argv
 
 
 @pytest.fixture
 def many(tmp_path, photos) -> Path:
-    folder = tmp_path / "many"
-    folder.mkdir()
-    base = Image.open(photos["chelsea"])
-    for i in range(16):
-        base.rotate(i * 11).save(folder / f"{i:03d}.png")
-    return folder
+    return rotated_copies(photos["chelsea"], tmp_path / "many", 16, 11)
 
 
 def classify_args(folder: Path, weights: Path, out: Path, *extra: object) -> list[str]:

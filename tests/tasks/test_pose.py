@@ -49,10 +49,14 @@ def test_matches_torchvision(cli, photos, small_models):
             "-q",
             "-b",
             "2",
+            "--max-det",
+            "10",  # the keypoint head runs once per kept box: 10, not 100
         ]
     )
     assert result.exit_code == 0, result.stderr
-    net, transforms = reference_detector(KP, small_models[KP], 320, num_classes=2, num_keypoints=17)
+    net, transforms = reference_detector(
+        KP, small_models[KP], 320, num_classes=2, num_keypoints=17, box_detections_per_img=10
+    )
     found = 0
     for record, path in zip(jsonl(result.stdout), images, strict=True):
         with torch.no_grad():

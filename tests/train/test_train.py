@@ -124,7 +124,8 @@ def test_a_run_folder_names_its_model(cli, run, photos):
     assert json.loads(inspected.stdout.splitlines()[-2])["output"] == [2]
 
 
-def test_resume_after_interrupt_equals_an_uninterrupted_run(dataset, tmp_path):
+def test_resume_after_interrupt_equals_an_uninterrupted_run(tmp_path):
+    dataset = make_set(tmp_path / "data", per_class=40)
     straight = tmp_path / "straight"
     args = [sys.executable, "-m", "cvtasks", "train", str(dataset), *RECIPE, "--epochs", "2"]
     subprocess.run([*args, "-o", str(straight)], check=True, capture_output=True)
