@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cvtasks.config import InferenceConfig, build_config, load_yaml_file
+from cvtasks.config import InferenceConfig, build_config
 from cvtasks.errors import UsageError
 from cvtasks.runner import build_engine, collect_inputs, load_predictor
+from cvtasks.safe_yaml import load_yaml_file
 from cvtasks.tasks.registry import get_task
 from cvtasks.types import Frame, Outcome
 

@@ -12,12 +12,12 @@ from cvtasks.config import (
     build_config,
     config_fields,
     field_types,
-    load_yaml_file,
     meta_of,
     parse_set_overrides,
     suggest,
 )
 from cvtasks.errors import ConfigError
+from cvtasks.safe_yaml import load_yaml_file
 from cvtasks.tasks.registry import TaskSpec, get_task
 
 

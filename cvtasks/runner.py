@@ -86,7 +86,7 @@ def collect_inputs(
 def load_predictor(spec: TaskSpec, cfg: InferenceConfig) -> Predictor:
     """Resolve the device and build the task's predictor (downloads weights if needed)."""
     from cvtasks.device import autocast_for, resolve_device
-    from cvtasks.weights import apply_run_model
+    from cvtasks.run_spec import apply_run_model
 
     apply_run_model(cfg)  # -w runs/NAME brings its model name
     if cfg.engine == "ray":  # the model runs in the actors; here it only names and labels

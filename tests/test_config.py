@@ -9,8 +9,9 @@ import pytest
 import yaml
 from helpers import jsonl
 
-from cvtasks.config import build_config, dump_config, load_yaml_text, parse_set_overrides
+from cvtasks.config import build_config, dump_config, parse_set_overrides
 from cvtasks.errors import ConfigError
+from cvtasks.safe_yaml import load_yaml_text
 from cvtasks.tasks.registry import TASKS, ClassifyConfig
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,11 +21,11 @@ from cvtasks.config import (
     build_config,
     config_fields,
     field_types,
-    load_yaml_file,
     meta_of,
     parse_set_overrides,
 )
 from cvtasks.errors import ConfigError
+from cvtasks.safe_yaml import load_yaml_file
 from cvtasks.tasks.registry import TaskSpec
 
 _CLI_ONLY = ("inputs", "config", "set_")

@@ -69,7 +69,7 @@ def _absolute(item: InputItem) -> InputItem:
 
 def pack_files(cfg: InferenceConfig, keys: tuple[str, ...] = SHIPPED_KEYS) -> Packed:
     """The local files and folders named by ``cfg``'s ``keys``, as bytes."""
-    from cvtasks.weights import RUN_BEST, RUN_CONFIG, is_run_folder
+    from cvtasks.run_spec import RUN_BEST, RUN_CONFIG, is_run_folder
 
     packed: Packed = {}
     total = 0

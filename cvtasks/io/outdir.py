@@ -7,10 +7,11 @@ import os
 from pathlib import Path
 
 from cvtasks import __version__
-from cvtasks.config import BaseConfig, dump_config, load_yaml_file, result_affecting
+from cvtasks.config import BaseConfig, dump_config, result_affecting
 from cvtasks.errors import UsageError
 from cvtasks.io.atomic import atomic_write_text
 from cvtasks.io.sinks import CONFIG_FILE, INPUTS_FILE, RESULTS_FILE, input_stamp
+from cvtasks.safe_yaml import load_yaml_file
 
 FrameKey = tuple[str, "int | None"]
 

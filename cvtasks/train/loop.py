@@ -17,6 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, SequentialSampler, WeightedRandomSampler
 
 from cvtasks.device import autocast_for
+from cvtasks.run_spec import RUN_BEST
 from cvtasks.train import plots
 from cvtasks.train.config import TrainConfig
 from cvtasks.train.data import LabelledSet
@@ -30,7 +31,6 @@ from cvtasks.train.run_folder import (
     save_state,
     save_weights,
 )
-from cvtasks.weights import RUN_BEST
 
 
 @dataclass

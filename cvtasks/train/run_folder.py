@@ -17,9 +17,9 @@ from cvtasks import __version__
 from cvtasks.config import dump_config
 from cvtasks.errors import WeightsError
 from cvtasks.io.atomic import atomic_write, atomic_write_text
+from cvtasks.run_spec import RUN_BEST, RUN_CONFIG
 from cvtasks.train.config import TrainConfig
 from cvtasks.train.data import LabelledSet
-from cvtasks.weights import RUN_BEST, RUN_CONFIG
 
 LAST = "last.safetensors"
 STATE = "last_state.pt"

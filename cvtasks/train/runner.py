@@ -49,6 +49,7 @@ def _train(cfg: TrainConfig, data: LabelledSet, folder: Path, console: Console) 
     import torch
 
     from cvtasks.device import autocast_for, resolve_device, resolve_precision
+    from cvtasks.run_spec import apply_run_model
     from cvtasks.runner import set_threads
     from cvtasks.train.images import LabelledImages, ResizedImages, Unreadable
     from cvtasks.train.loop import Loop
@@ -70,7 +71,6 @@ def _train(cfg: TrainConfig, data: LabelledSet, folder: Path, console: Console) 
         write_run_config,
         write_split,
     )
-    from cvtasks.weights import apply_run_model
 
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
