@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 from torchvision.models import get_model, get_model_weights
 
+from bench.proc import run_sampling_rss
 from bench.ray_engine import bench_ray, print_ray
 from bench.track import bench_tracking, print_tracking
 from bench.train import bench_training, print_training
@@ -327,7 +328,6 @@ def naive_occlusion(
 
 def bench_video(seconds: int = 20) -> dict[str, float]:
     """detect on a generated 720p clip (30 fps): frames/s and the process's memory over time."""
-    import threading
 
     import cv2
 
@@ -359,31 +359,7 @@ def bench_video(seconds: int = 20) -> dict[str, float]:
         "-f",
         "jsonl",
     ]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    samples: list[float] = []
-
-    def sample() -> None:
-        while proc.poll() is None:
-            try:
-                status = Path(f"/proc/{proc.pid}/status").read_text()
-            except OSError:
-                break
-            rss = next(
-                (
-                    int(line.split()[1]) / 1024
-                    for line in status.splitlines()
-                    if line.startswith("VmRSS")
-                ),
-                0,
-            )
-            if rss:
-                samples.append(rss)
-            time.sleep(0.25)
-
-    watcher = threading.Thread(target=sample)
-    watcher.start()
-    _, stderr = proc.communicate()
-    watcher.join()
+    stderr, samples = run_sampling_rss(cmd)
     match = TIMING.search(stderr)
     assert match is not None, stderr
     return {

@@ -7,7 +7,6 @@ import contextlib
 import http.server
 import io
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image
+
+from bench.proc import run_sampling_rss
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
@@ -89,23 +90,7 @@ def _clip(path: Path, frames: int, size: tuple[int, int], fps: float = 30.0) -> 
 
 def _run(cmd: list[str]) -> tuple[float, int, list[float]]:
     """Steady rate from the timing line, frames done, and RSS samples of the process (MB)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    samples: list[float] = []
-
-    def sample() -> None:
-        while proc.poll() is None:
-            try:
-                status = Path(f"/proc/{proc.pid}/status").read_text()
-                rss = next(int(x.split()[1]) for x in status.splitlines() if x.startswith("VmRSS"))
-                samples.append(rss / 1024)
-            except (OSError, StopIteration):
-                break
-            time.sleep(0.25)
-
-    watcher = threading.Thread(target=sample)
-    watcher.start()
-    _, stderr = proc.communicate()
-    watcher.join()
+    stderr, samples = run_sampling_rss(cmd)
     match = TIMING.search(stderr)
     if match is None:
         raise RuntimeError(stderr)
