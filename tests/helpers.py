@@ -199,3 +199,16 @@ def rotated_copies(photo: Path, folder: Path, count: int, step: float) -> Path:
     for i in range(count):
         base.rotate(i * step).save(folder / f"{i:03d}.png")
     return folder
+
+
+def noise_video(path: Path, frames: int, size: tuple[int, int] = (96, 64)) -> Path:
+    """An MPEG-4 clip at 10 fps of seeded random-noise frames (``size`` is width, height)."""
+    import cv2
+    import numpy as np
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, size)
+    rng = np.random.default_rng(0)
+    for _ in range(frames):
+        writer.write(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+    writer.release()
+    return path

@@ -14,10 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
-from helpers import jsonl
+from helpers import jsonl, noise_video
 from PIL import Image
 
 ray = pytest.importorskip("ray")
@@ -46,13 +45,7 @@ def inputs(photos, tmp_path_factory) -> Path:
         for angle in (90, 180):
             image.rotate(angle, expand=True).save(folder / f"{name}_{angle}.jpg")
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    writer = cv2.VideoWriter(
-        str(folder / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (96, 64)
-    )
-    rng = np.random.default_rng(0)
-    for _ in range(6):
-        writer.write(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8))
-    writer.release()
+    noise_video(folder / "clip.mp4", 6)
     return folder
 
 

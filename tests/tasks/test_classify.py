@@ -6,7 +6,13 @@ from unittest import mock
 
 import pytest
 import torch
-from helpers import jsonl, reference_topk, seeded_state_dict, with_random_statistics
+from helpers import (
+    jsonl,
+    noise_video,
+    reference_topk,
+    seeded_state_dict,
+    with_random_statistics,
+)
 from torchvision.models import get_model, get_model_weights
 
 from cvtasks.tasks.classify import architecture_kwargs, classification_models
@@ -262,15 +268,8 @@ def test_lanes_give_the_same_records_in_the_same_order(cli, photos, r18_file, tm
 
 @pytest.mark.parametrize("method", ["mean", "vote"])
 def test_video_verdict_aggregates_the_frames(cli, r18_file, tmp_path, method):
-    import cv2
-    import numpy as np
 
-    video = tmp_path / "clip.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (96, 64))
-    rng = np.random.default_rng(0)
-    for _ in range(7):
-        writer.write(rng.integers(0, 255, (64, 96, 3), dtype=np.uint8))
-    writer.release()
+    video = noise_video(tmp_path / "clip.mp4", 7)
     args = [
         "classify",
         video,
