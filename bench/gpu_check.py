@@ -134,7 +134,7 @@ def segment_agreement(weights: Path) -> dict[str, object]:
 
 def _engine_rate(task: str, images: list[Path], options: dict[str, object]) -> dict[str, object]:
     """The engine as the CLI builds it (defaults included), timed after a one-batch warm-up."""
-    from cvtasks.config import build_config
+    from cvtasks.config_build import build_config
     from cvtasks.runner import build_engine, collect_inputs
 
     spec = get_task(task)

@@ -16,7 +16,7 @@ import numpy as np
 
 def per_actor(model: str, weights: Path, folder: Path, batch: int) -> dict[str, Any]:
     """An in-process Ray run: frames and busy seconds of each actor."""
-    from cvtasks.config import build_config
+    from cvtasks.config_build import build_config
     from cvtasks.runner import build_engine, collect_inputs, load_predictor
     from cvtasks.tasks.registry import get_task
 
@@ -56,10 +56,10 @@ def driver_ceiling(records: int = 20_000, batch: int = 8, top_k: int = 5) -> dic
     making records and writing results.jsonl and stdout JSONL (no model, no cluster)."""
     import tempfile
 
+    from cvtasks.classify.predictor import ClassifyResult, ClassPrediction
     from cvtasks.engine import RunStats, StageTimes
     from cvtasks.engines.ray_data import RayEngine, _Chunk, _dumps
     from cvtasks.io.sinks import OutDirSink, StdoutSink
-    from cvtasks.tasks.classify import ClassifyResult, ClassPrediction
     from cvtasks.types import Frame, make_record
 
     rng = np.random.default_rng(0)

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cvtasks.config import InferenceConfig, build_config
+from cvtasks.config import InferenceConfig
+from cvtasks.config_build import build_config
 from cvtasks.errors import UsageError
 from cvtasks.runner import build_engine, collect_inputs, load_predictor
 from cvtasks.safe_yaml import load_yaml_file

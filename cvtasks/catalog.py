@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cvtasks.config import suggest
 from cvtasks.errors import UsageError
-from cvtasks.tasks.registry import TASKS, TaskSpec
+from cvtasks.tasks.registry import TASKS
+from cvtasks.tasks.spec import TaskSpec
 
 SHARED_MODELS = ("explain", "track", "train", "eval", "gaze")  # commands using other tasks' models
 
@@ -57,24 +58,6 @@ def _torchvision_row(name: str, task: str) -> ModelRow:
     )
 
 
-def _transformers_row(name: str, task: str) -> ModelRow:
-    from cvtasks.tasks.depth_models import is_cached, known_model
-
-    model = known_model(name)
-    assert model is not None
-    return ModelRow(
-        name,
-        task,
-        model.repo_id,
-        None,
-        None,
-        f"{model.kind} depth",
-        None,
-        is_cached(model.repo_id),
-        model.licence,
-    )
-
-
 def list_models(task: str | None = None) -> list[ModelRow]:
     """Rows for every model of ``task`` (all tasks when None)."""
     specs = [TASKS[task]] if task else list(TASKS.values())
@@ -82,21 +65,19 @@ def list_models(task: str | None = None) -> list[ModelRow]:
     for spec in specs:
         if spec.name in SHARED_MODELS and task is None:  # others' models: listed once
             continue
-        make = _transformers_row if spec.model_source == "transformers" else _torchvision_row
-        rows += [make(name, spec.name) for name in spec.model_names()]
+        catalog = spec.model_catalog()
+        rows += [catalog.row(name, spec.name) for name in spec.model_names()]
     return rows
 
 
 def find_task(model: str) -> TaskSpec:
     """The task a model name belongs to; unknown names are usage errors with suggestions."""
-    from cvtasks.tasks.depth_models import known_model
-
     every: list[str] = []
     for spec in TASKS.values():
         if spec.name in SHARED_MODELS:
             continue
         names = spec.model_names()
-        if model in names or (spec.model_source == "transformers" and known_model(model)):
+        if model in names or spec.model_catalog().knows(model):
             return spec
         every += names
     raise UsageError(
@@ -107,24 +88,11 @@ def find_task(model: str) -> TaskSpec:
 def model_info(model: str) -> dict[str, Any]:
     """All weights of a model: URL, cache file, metrics and preprocessing of each."""
     spec = find_task(model)
-    if spec.model_source == "transformers":
-        from cvtasks.tasks.depth_models import hub_cache_dir, is_cached, known_model
+    return spec.model_catalog().info(model, spec.name)
 
-        known = known_model(model)
-        assert known is not None
-        return {
-            "name": known.alias,
-            "task": spec.name,
-            "hub_id": known.repo_id,
-            "licence": known.licence,
-            "output": "metric depth in metres"
-            if known.kind == "metric"
-            else "relative inverse depth",
-            "cached": is_cached(known.repo_id),
-            "cache_dir": hub_cache_dir(),
-            "url": f"https://huggingface.co/{known.repo_id}",
-        }
-    from cvtasks import weights
+
+def _torchvision_info(model: str, task: str) -> dict[str, Any]:
+    import cvtasks.weights as weights
 
     enum_cls = weights.weights_enum(model)
     cache_path, cached = weights.cache_path, weights.is_cached
@@ -150,7 +118,7 @@ def model_info(model: str) -> dict[str, Any]:
                 "licence": meta.get("license", "see torchvision's model docs"),
             }
         )
-    return {"name": model, "task": spec.name, "weights": entries}
+    return {"name": model, "task": task, "weights": entries}
 
 
 def split_pull_name(text: str) -> tuple[str, str]:
@@ -163,13 +131,40 @@ def pull(text: str) -> Path:
     """Download (or confirm cached) the weights named by ``model[:WEIGHTS]``; return the file."""
     model, spec_text = split_pull_name(text)
     spec = find_task(model)
-    if spec.model_source == "transformers":
-        from cvtasks.tasks.depth_models import pull_depth_model
-
-        return pull_depth_model(model)
+    catalog = spec.model_catalog()
+    if not isinstance(catalog, TorchvisionCatalog):
+        return catalog.pull(model)
     from cvtasks.weights import fetch, resolve_weights
 
     resolved = resolve_weights(model, spec_text)
     if resolved.kind != "pretrained":
         raise UsageError(f"`models pull` takes model[:WEIGHTS], got {text!r}")
     return fetch(resolved)
+
+
+class ModelCatalog(Protocol):
+    """What `cvtasks models` asks of a family whose models are not torchvision builders."""
+
+    def row(self, name: str, task: str) -> ModelRow: ...
+    def knows(self, name: str) -> bool: ...
+    def info(self, name: str, task: str) -> dict[str, Any]: ...
+    def pull(self, name: str) -> Path: ...
+
+
+class TorchvisionCatalog:
+    """torchvision's builders: weights enums carry metadata, cache files and URLs."""
+
+    def row(self, name: str, task: str) -> ModelRow:
+        return _torchvision_row(name, task)
+
+    def knows(self, name: str) -> bool:
+        return False  # torchvision names are found by model_names()
+
+    def info(self, name: str, task: str) -> dict[str, Any]:
+        return _torchvision_info(name, task)
+
+    def pull(self, name: str) -> Path:
+        return pull(name)
+
+
+TORCHVISION = TorchvisionCatalog()

@@ -7,18 +7,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cvtasks.config import (
-    BaseConfig,
-    build_config,
-    config_fields,
-    field_types,
-    meta_of,
-    parse_set_overrides,
-    suggest,
-)
+from cvtasks.config import BaseConfig, config_fields, field_types, meta_of, suggest
+from cvtasks.config_build import build_config, parse_set_overrides
 from cvtasks.errors import ConfigError
 from cvtasks.safe_yaml import load_yaml_file
-from cvtasks.tasks.registry import TaskSpec, get_task
+from cvtasks.tasks.registry import get_task
+from cvtasks.tasks.spec import TaskSpec
 
 
 def load_job(

@@ -1,6 +1,6 @@
 """A ``cvtasks train`` run folder read as a weights spec: ``-w runs/NAME`` brings its model
 name, best weights, classes and evaluation preprocessing (written by
-:mod:`cvtasks.train.run_folder`)."""
+:mod:`cvtasks.classify.train.run_folder`)."""
 
 from __future__ import annotations
 

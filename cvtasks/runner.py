@@ -7,7 +7,6 @@ leaves the exit code to the caller.
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 import sys
 import time
@@ -21,7 +20,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from cvtasks.config import InferenceConfig
-from cvtasks.engine import Engine, Engines, RunStats, usable_lanes
+from cvtasks.engine import Engines, RunStats
+from cvtasks.engines.local import load_predictor, local_engine
 from cvtasks.errors import OutputError, UsageError
 from cvtasks.io.lock import out_lock
 from cvtasks.io.outdir import check_resume_compatible, drop_changed, read_done, write_config
@@ -29,7 +29,7 @@ from cvtasks.io.sinks import OutDirSink, StdoutSink
 from cvtasks.io.sources import InputItem, expand_inputs
 from cvtasks.log import warn
 from cvtasks.tasks.base import Predictor
-from cvtasks.tasks.registry import TaskSpec
+from cvtasks.tasks.spec import TaskSpec
 from cvtasks.types import Failure, make_record
 
 
@@ -83,30 +83,6 @@ def collect_inputs(
     return items
 
 
-def load_predictor(spec: TaskSpec, cfg: InferenceConfig) -> Predictor:
-    """Resolve the device and build the task's predictor (downloads weights if needed)."""
-    from cvtasks.device import autocast_for, resolve_device
-    from cvtasks.run_spec import apply_run_model
-
-    apply_run_model(cfg)  # -w runs/NAME brings its model name
-    if cfg.engine == "ray":  # the model runs in the actors; here it only names and labels
-        cfg = copy.copy(cfg)
-        cfg.device, cfg.precision, cfg.compile = "cpu", "fp32", False
-    device = resolve_device(cfg.device)
-    autocast_for(device, cfg.precision)  # an impossible precision fails before the model loads
-    predictor: Predictor = spec.load_predictor_class()(cfg, device)
-    lanes = usable_lanes(predictor, cfg.lanes, cfg.workers)
-    if cfg.lanes > 1 and lanes < cfg.lanes:
-        task = f"{spec.name} {cfg.model}"
-        warn(
-            "--lanes does not combine with --workers: running one lane"
-            if cfg.workers > 0
-            else f"--lanes is for classify and semantic segment, not {task}: one lane"
-        )
-    set_threads(cfg.threads, cfg.workers, lanes)
-    return predictor
-
-
 def build_engine(
     predictor: Predictor,
     items: list[InputItem],
@@ -116,65 +92,13 @@ def build_engine(
     done: Collection[Any] = frozenset(),
     task: str = "",
 ) -> Engines:
-    """The engine configured from ``cfg`` (batching, workers, precision, decoding, video):
-    the local generator, or with ``--engine ray`` Ray Data actors running it (``task``
-    rebuilds the predictor there)."""
-    from cvtasks.io.frames import ReaderOptions, open_reader
-
+    """The engine configured from ``cfg``: the local generator, or with ``--engine ray`` Ray Data
+    actors running it (``task`` rebuilds the predictor there)."""
     if cfg.engine == "ray":
         from cvtasks.engines.ray_data import RayEngine
 
         return RayEngine(task, predictor, items, cfg, keep_images=keep_images, done=set(done))
-
-    options = ReaderOptions(
-        max_pixels=cfg.max_image_pixels,
-        sequence_fps=getattr(cfg, "fps", None),
-        reconnect=getattr(cfg, "reconnect", 3),
-    )
-    return Engine(
-        predictor,
-        items,
-        reader=lambda item: open_reader(item, options),
-        batch_size=cfg.batch_size,
-        workers=cfg.workers,
-        vid_stride=cfg.vid_stride,
-        max_pixels=cfg.max_image_pixels,
-        precision=cfg.precision,
-        jpeg_draft=cfg.jpeg_draft,
-        lanes=cfg.lanes,
-        keep_images=keep_images,
-        done=done,
-        device_decode=decodes_on_device(cfg, predictor),
-    )
-
-
-def decodes_on_device(cfg: InferenceConfig, predictor: Predictor) -> bool:
-    """``--decode-on``: auto means on the device when it is a GPU and the task can."""
-    able = predictor.tensor_preprocessor() is not None
-    if cfg.decode_on == "device" and not able:
-        warn(f"--decode-on device: {predictor.task} preprocesses with Pillow; decoding on the CPU")
-    if cfg.decode_on == "auto":
-        return able and predictor.device.type == "cuda"
-    return able and cfg.decode_on == "device"
-
-
-def set_threads(threads: int, workers: int, lanes: int = 1) -> None:
-    """Torch's intra-op threads: as asked, or the cores left after the DataLoader workers, or
-    the cores shared among the lanes, so that the machine is never oversubscribed
-    (OMP_NUM_THREADS wins)."""
-    import os
-
-    import torch
-
-    if threads > 0:
-        torch.set_num_threads(threads)
-    elif (workers > 0 or lanes > 1) and "OMP_NUM_THREADS" not in os.environ:
-        cores = (
-            len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else os.cpu_count() or 1
-        )
-        torch.set_num_threads(max(1, cores - workers if workers > 0 else cores // lanes))
+    return local_engine(predictor, items, cfg, keep_images=keep_images, done=done)
 
 
 def run_task(

@@ -9,10 +9,11 @@ import pytest
 import yaml
 from helpers import jsonl
 
-from cvtasks.config import build_config, dump_config, parse_set_overrides
+from cvtasks.classify.config import ClassifyConfig
+from cvtasks.config_build import build_config, dump_config, parse_set_overrides
 from cvtasks.errors import ConfigError
 from cvtasks.safe_yaml import load_yaml_text
-from cvtasks.tasks.registry import TASKS, ClassifyConfig
+from cvtasks.tasks.registry import TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -20,7 +20,7 @@ from cvtasks.tasks.registry import TASKS
 
 # Options covered by a test elsewhere, by test name.
 ELSEWHERE = {
-    "compile": "tests/tasks/test_classify.py::test_compile_and_layout_options_give_the_same_answers",
+    "compile": "tests/classify/test_predictor.py::test_compile_and_layout_options_give_the_same_answers",
     # the Ray engine: records equal to the local engine's (classify, detect, track, resume)
     **{
         key: "tests/engines/test_ray_data.py"

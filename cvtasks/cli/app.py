@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from cvtasks import __version__
 from cvtasks.cli.common import (
     handle_errors,
     install_signal_handlers,
@@ -20,6 +19,7 @@ from cvtasks.cli.models_cmd import models_app
 from cvtasks.cli.report_cmd import report_cmd
 from cvtasks.cli.task_command import make_task_command
 from cvtasks.tasks.registry import TASKS
+from cvtasks.version import __version__
 
 app = typer.Typer(
     name="cvtasks",

@@ -20,7 +20,7 @@ from cvtasks.errors import (
     EXIT_TERMINATED,
     CvTasksError,
 )
-from cvtasks.tasks.registry import TaskSpec
+from cvtasks.tasks.spec import TaskSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from cvtasks.cli.common import handle_errors
-from cvtasks.config import dump_config
+from cvtasks.config_build import dump_config
 from cvtasks.tasks.registry import get_task
 
 config_app = typer.Typer(help="Show task configs.", no_args_is_help=True)

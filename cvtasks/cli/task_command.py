@@ -16,17 +16,11 @@ from typing import Annotated, Any
 import typer
 
 from cvtasks.cli.common import handle_errors, run_and_exit
-from cvtasks.config import (
-    BaseConfig,
-    build_config,
-    config_fields,
-    field_types,
-    meta_of,
-    parse_set_overrides,
-)
+from cvtasks.config import BaseConfig, config_fields, field_types, meta_of
+from cvtasks.config_build import build_config, parse_set_overrides
 from cvtasks.errors import ConfigError
 from cvtasks.safe_yaml import load_yaml_file
-from cvtasks.tasks.registry import TaskSpec
+from cvtasks.tasks.spec import TaskSpec
 
 _CLI_ONLY = ("inputs", "config", "set_")
 

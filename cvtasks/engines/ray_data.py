@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 
-import cvtasks
 from cvtasks.config import InferenceConfig
 from cvtasks.engine import RunStats, StageTimes
 from cvtasks.engines.cluster import check_items, check_reachable, cluster_address
@@ -47,6 +46,7 @@ from cvtasks.log import capture, emit
 from cvtasks.tasks.base import Predictor
 from cvtasks.tasks.registry import get_task
 from cvtasks.types import Failure, Frame, Outcome
+from cvtasks.version import __version__
 
 
 @dataclass
@@ -86,12 +86,12 @@ class _Predict:
         self._files = tempfile.TemporaryDirectory(prefix="cvtasks-ray-")
         self.messages = capture()
         try:
-            if version != cvtasks.__version__:
+            if version != __version__:
                 raise ClusterError(
-                    f"cvtasks {cvtasks.__version__} on Ray worker {socket.gethostname()}, "
+                    f"cvtasks {__version__} on Ray worker {socket.gethostname()}, "
                     f"{version} here: install the same version on every node"
                 )
-            from cvtasks.runner import load_predictor
+            from cvtasks.engines.local import load_predictor
             from cvtasks.tasks.registry import get_task
 
             if os.path.isdir(cwd):  # this machine, or a shared filesystem: relative paths work
@@ -109,11 +109,11 @@ class _Predict:
     def __call__(self, batch: dict[str, np.ndarray]) -> Iterator[dict[str, np.ndarray]]:
         if self.error is not None:
             raise self.error
-        from cvtasks.runner import build_engine
+        from cvtasks.engines.local import local_engine
 
         for unit_id, work in zip(batch["unit"], batch["work"], strict=True):
             unit: Unit = pickle.loads(work)
-            engine = build_engine(
+            engine = local_engine(
                 self.predictor, unit.items, self.cfg, keep_images=self.keep_images, done=unit.done
             )
             pairs: list[tuple[Frame, Outcome]] = []
@@ -264,7 +264,7 @@ class RayEngine:
                 self.task,
                 self.cfg,
                 self._packed,
-                cvtasks.__version__,
+                __version__,
                 self.keep_images,
                 os.getcwd(),
             ),

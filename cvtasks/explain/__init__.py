@@ -1,1 +1,1 @@
-"""Explaining CNN decisions: attribution methods (Captum), occlusion maps, rendering."""
+"""explain: what a CNN looks at (attributions) and what it has learned (visualisations)."""

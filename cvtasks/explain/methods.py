@@ -22,9 +22,9 @@ import torchvision.transforms.functional as TF
 from torch import nn
 
 from cvtasks.errors import UsageError
+from cvtasks.explain.config import ATTRIBUTION_METHODS
 from cvtasks.explain.layers import default_layer, get_layer
 from cvtasks.speed import is_channels_last
-from cvtasks.tasks.registry import ATTRIBUTION_METHODS
 
 METHODS = ATTRIBUTION_METHODS
 NEURON_METHODS = ("deconvnet", "guided-backprop")

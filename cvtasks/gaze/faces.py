@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from cvtasks.errors import UsageError
-from cvtasks.tasks.orientation import VISIBLE
+from cvtasks.pose.orientation import VISIBLE
 
 
 @dataclass

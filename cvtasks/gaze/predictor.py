@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from cvtasks.detect.predictor import run_grouped
 from cvtasks.errors import WeightsUnavailableError
 from cvtasks.gaze.config import L2CS_CHECKPOINTS, GazeConfig
 from cvtasks.gaze.faces import Face, face_from_keypoints, read_faces
@@ -17,7 +18,6 @@ from cvtasks.gaze.model import build_l2cs, decode, face_tensor, gaze_vector
 from cvtasks.render.draw import draw_boxes, line_width_for
 from cvtasks.render.palette import instance_colour
 from cvtasks.tasks.base import Predictor
-from cvtasks.tasks.detect import run_grouped
 from cvtasks.types import Frame, Result
 from cvtasks.weights import is_file_spec, load_state_dict
 
@@ -129,8 +129,8 @@ class GazePredictor(Predictor):
             self._load_keypoint_model(cfg)
 
     def _load_keypoint_model(self, cfg: GazeConfig) -> None:
-        from cvtasks.tasks.detect import build_detector
-        from cvtasks.tasks.pose import pose_models
+        from cvtasks.detect.predictor import build_detector
+        from cvtasks.pose.predictor import pose_models
         from cvtasks.weights import check_model_name, resolve_weights
 
         check_model_name(cfg.pose_model, pose_models(), "pose")

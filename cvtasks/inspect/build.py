@@ -64,7 +64,7 @@ def build_for_inspection(
                 k.startswith("aux_classifier.") for k in state
             )
     else:
-        from cvtasks.tasks.classify import architecture_kwargs
+        from cvtasks.classify.predictor import architecture_kwargs
 
         kwargs = {"num_classes": num_classes, **architecture_kwargs(name, resolved, state)}
         if name == "googlenet" and state is None:

@@ -6,6 +6,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from cvtasks.errors import UsageError
 
@@ -60,3 +61,11 @@ def atomic_write_text(target: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
     atomic_write(target, write)
+
+
+def save_npy(path: Path, array: Any) -> None:
+    """Write a NumPy array to ``path`` (used inside :func:`atomic_write`)."""
+    import numpy as np
+
+    with path.open("wb") as handle:
+        np.save(handle, array)

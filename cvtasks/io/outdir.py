@@ -6,12 +6,13 @@ import json
 import os
 from pathlib import Path
 
-from cvtasks import __version__
-from cvtasks.config import BaseConfig, dump_config, result_affecting
+from cvtasks.config import BaseConfig, result_affecting
+from cvtasks.config_build import dump_config
 from cvtasks.errors import UsageError
 from cvtasks.io.atomic import atomic_write_text
 from cvtasks.io.sinks import CONFIG_FILE, INPUTS_FILE, RESULTS_FILE, input_stamp
 from cvtasks.safe_yaml import load_yaml_file
+from cvtasks.version import __version__
 
 FrameKey = tuple[str, "int | None"]
 

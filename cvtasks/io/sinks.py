@@ -115,7 +115,7 @@ class StdoutSink:
         elif self.fmt == "coco":
             self._coco.add(record)
         elif self.fmt == "mot":
-            from cvtasks.track.mot import mot_lines
+            from cvtasks.io.mot import mot_lines
 
             self._emit(mot_lines(record))
         else:

@@ -1,1 +1,1 @@
-"""Task families. This package's ``__init__`` and :mod:`registry` stay free of torch imports."""
+"""Shared task machinery: the predictor base, the task spec and the registry of families."""

@@ -1,93 +1,15 @@
-"""The task registry: names, one-line help, config schemas and where each predictor lives.
+"""The task registry: the one place that names every task family, each by "module:attr" strings.
 
-Kept free of torch so that building the CLI (and ``cvtasks --help``) stays fast; the predictor
-module is imported only when a task runs.
+Kept free of torch and of the families' code: a family's config module is imported when its
+command is built, its predictor only when the task runs. Adding a family is one entry here.
 """
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
-from typing import Any
-
-from cvtasks.config import BaseConfig
 from cvtasks.errors import UsageError
-from cvtasks.gaze.config import GazeConfig
-from cvtasks.tasks.configs import (
-    ATTRIBUTION_METHODS,
-    EXPLAIN_METHODS,
-    MODEL_HELP,
-    VISUALISATION_METHODS,
-    ClassifyConfig,
-    DepthConfig,
-    DetectConfig,
-    ExplainConfig,
-    PoseConfig,
-    SegmentConfig,
-)
-from cvtasks.track.config import TrackConfig
-from cvtasks.train.config import EvalConfig, TrainConfig
+from cvtasks.tasks.spec import TaskSpec
 
-__all__ = [
-    "ATTRIBUTION_METHODS",
-    "EXPLAIN_METHODS",
-    "MODEL_HELP",
-    "TASKS",
-    "VISUALISATION_METHODS",
-    "ClassifyConfig",
-    "DepthConfig",
-    "DetectConfig",
-    "EvalConfig",
-    "ExplainConfig",
-    "GazeConfig",
-    "PoseConfig",
-    "SegmentConfig",
-    "TaskSpec",
-    "TrackConfig",
-    "TrainConfig",
-    "get_task",
-]
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """One task family: its CLI name, help, config class and predictor location."""
-
-    name: str
-    help: str
-    config_cls: type[BaseConfig]
-    predictor: str  # "module:Class"
-    models: str  # "module:function" returning the model names this task accepts
-    positional: tuple[str, ...] = ()  # config keys given as arguments before the inputs
-    model_source: str = "torchvision"  # or "transformers" (hub ids, aliases, local folders)
-    runner: str | None = None  # "module:function" replacing the standard run (see runner.py)
-    expand: str = "cvtasks.io.sources:expand_inputs"  # what the inputs mean (files or sources)
-    stage: str | None = None  # "module:function" (cfg, out, items) -> a stage after the model
-
-    def load_predictor_class(self) -> Any:
-        """Import the predictor class (this is where torch gets imported)."""
-        return _load(self.predictor)
-
-    def expand_function(self) -> Any:
-        """``expand(specs, stdin=..., exclude=...) -> list[InputItem]``."""
-        return _load(self.expand)
-
-    def make_stage(self, cfg: BaseConfig, out: Any, items: Any) -> Any:
-        """The stage that runs after the predictor (tracking), or None."""
-        return _load(self.stage)(cfg, out, items) if self.stage else None
-
-    def run_function(self) -> Any:
-        """The function that runs this task: ``run(spec, cfg, stdin=...) -> RunSummary``."""
-        return _load(self.runner or "cvtasks.runner:run_task")
-
-    def model_names(self) -> list[str]:
-        """Names of the models this task accepts (imports torchvision)."""
-        return list(_load(self.models)())
-
-
-def _load(target: str) -> Any:
-    module_name, _, attr = target.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
+__all__ = ["TASKS", "TaskSpec", "get_task"]
 
 
 TASKS: dict[str, TaskSpec] = {
@@ -96,38 +18,38 @@ TASKS: dict[str, TaskSpec] = {
         TaskSpec(
             name="classify",
             help="Classify images or video frames with a torchvision classifier (top-k labels).",
-            config_cls=ClassifyConfig,
-            predictor="cvtasks.tasks.classify:ClassifyPredictor",
-            models="cvtasks.tasks.classify:classification_models",
-            stage="cvtasks.tasks.aggregate:make_aggregate_stage",
+            config="cvtasks.classify.config:ClassifyConfig",
+            predictor="cvtasks.classify.predictor:ClassifyPredictor",
+            models="cvtasks.classify.predictor:classification_models",
+            stage="cvtasks.classify.aggregate:make_aggregate_stage",
         ),
         TaskSpec(
             name="detect",
             help="Detect objects (boxes, labels, scores) with a torchvision detector.",
-            config_cls=DetectConfig,
-            predictor="cvtasks.tasks.detect:DetectPredictor",
-            models="cvtasks.tasks.detect:detection_models",
+            config="cvtasks.detect.config:DetectConfig",
+            predictor="cvtasks.detect.predictor:DetectPredictor",
+            models="cvtasks.detect.predictor:detection_models",
         ),
         TaskSpec(
             name="segment",
             help="Segment images: per-pixel classes (deeplabv3/fcn/lraspp) or instance masks "
             "(maskrcnn).",
-            config_cls=SegmentConfig,
-            predictor="cvtasks.tasks.segment:make_segment_predictor",
-            models="cvtasks.tasks.segment:segmentation_models",
+            config="cvtasks.segment.config:SegmentConfig",
+            predictor="cvtasks.segment.predictor:make_segment_predictor",
+            models="cvtasks.segment.predictor:segmentation_models",
         ),
         TaskSpec(
             name="pose",
             help="Estimate human pose: person boxes and 17 COCO keypoints (keypointrcnn).",
-            config_cls=PoseConfig,
-            predictor="cvtasks.tasks.pose:PosePredictor",
-            models="cvtasks.tasks.pose:pose_models",
+            config="cvtasks.pose.config:PoseConfig",
+            predictor="cvtasks.pose.predictor:PosePredictor",
+            models="cvtasks.pose.predictor:pose_models",
         ),
         TaskSpec(
             name="gaze",
             help="Where each face looks (L2CS-Net on face crops from pose keypoints or a faces "
             "file): yaw, pitch and a 3-D gaze vector per face.",
-            config_cls=GazeConfig,
+            config="cvtasks.gaze.config:GazeConfig",
             predictor="cvtasks.gaze.predictor:GazePredictor",
             models="cvtasks.gaze.models:gaze_models",
             stage="cvtasks.gaze.stage:make_face_track_stage",
@@ -136,17 +58,17 @@ TASKS: dict[str, TaskSpec] = {
             name="explain",
             help="Explain a classifier's decision: occlusion, saliency, smoothgrad, "
             "integrated-gradients, deconvnet, guided-backprop, gradcam, guided-gradcam.",
-            config_cls=ExplainConfig,
-            predictor="cvtasks.tasks.explain_data:make_explain_predictor",
-            models="cvtasks.tasks.classify:classification_models",
+            config="cvtasks.explain.config:ExplainConfig",
+            predictor="cvtasks.explain.dispatch:make_explain_predictor",
+            models="cvtasks.classify.predictor:classification_models",
             positional=("method",),
-            runner="cvtasks.tasks.explain_data:run_explain",
+            runner="cvtasks.explain.dispatch:run_explain",
         ),
         TaskSpec(
             name="track",
             help="Track objects through videos, image sequences and live streams; count line "
             "crossings and zone occupancy (ByteTrack, OC-SORT, BoT-SORT, SORT).",
-            config_cls=TrackConfig,
+            config="cvtasks.track.config:TrackConfig",
             predictor="cvtasks.track.predictors:make_track_predictor",
             models="cvtasks.track.models:track_models",
             expand="cvtasks.io.sources:expand_sequences",
@@ -156,29 +78,30 @@ TASKS: dict[str, TaskSpec] = {
             name="train",
             help="Train a classifier on your own labelled folders (fine-tune a torchvision "
             "model); the run folder is a weights spec (-w runs/NAME).",
-            config_cls=TrainConfig,
-            predictor="cvtasks.tasks.classify:ClassifyPredictor",
-            models="cvtasks.tasks.classify:classification_models",
-            runner="cvtasks.train.runner:run_train",
+            config="cvtasks.classify.train.config:TrainConfig",
+            predictor="cvtasks.classify.predictor:ClassifyPredictor",
+            models="cvtasks.classify.predictor:classification_models",
+            runner="cvtasks.classify.train.runner:run_train",
         ),
         TaskSpec(
             name="eval",
             help="Measure a classifier on a labelled folder: top-1/top-5, per-class precision, "
             "recall, F1, confusion; for two classes ROC AUC, EER, APCER, BPCER, ACER.",
-            config_cls=EvalConfig,
-            predictor="cvtasks.tasks.classify:ClassifyPredictor",
-            models="cvtasks.tasks.classify:classification_models",
+            config="cvtasks.classify.config:EvalConfig",
+            predictor="cvtasks.classify.predictor:ClassifyPredictor",
+            models="cvtasks.classify.predictor:classification_models",
             positional=("kind",),
-            expand="cvtasks.train.evaluate:expand_eval_inputs",
-            stage="cvtasks.train.evaluate:make_eval_stage",
+            expand="cvtasks.classify.eval:expand_eval_inputs",
+            stage="cvtasks.classify.eval:make_eval_stage",
         ),
         TaskSpec(
             name="depth",
             help="Estimate depth from one image (Depth Anything V2, DPT, ZoeDepth; transformers).",
-            config_cls=DepthConfig,
-            predictor="cvtasks.tasks.depth:DepthPredictor",
-            models="cvtasks.tasks.depth_models:depth_model_names",
+            config="cvtasks.depth.config:DepthConfig",
+            predictor="cvtasks.depth.predictor:DepthPredictor",
+            models="cvtasks.depth.models:depth_model_names",
             model_source="transformers",
+            catalog="cvtasks.depth.catalog:DEPTH_CATALOG",
         ),
     ]
 }

@@ -1,0 +1,1 @@
+"""track: trackers over detections, line/zone analytics, MOT files and evaluation."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cvtasks.config import option
-from cvtasks.tasks.configs import MODEL_HELP, PoseConfig, SegmentConfig
+from cvtasks.config import MODEL_HELP, option
+from cvtasks.pose.config import PoseConfig
+from cvtasks.segment.config import SegmentConfig
 
 TRACKERS = ("bytetrack", "ocsort", "botsort", "sort")
 ANCHORS = ("bottom-center", "center", "top-center")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 
 def track_models() -> list[str]:
-    from cvtasks.tasks.detect import detection_models
-    from cvtasks.tasks.pose import pose_models
-    from cvtasks.tasks.segment import instance_models
+    from cvtasks.detect.predictor import detection_models
+    from cvtasks.pose.predictor import pose_models
+    from cvtasks.segment.predictor import instance_models
 
     return detection_models() + pose_models() + instance_models()

@@ -9,10 +9,10 @@ from typing import Any
 import torch
 from PIL import Image
 
+from cvtasks.detect.predictor import Detection, DetectPredictor, DetectResult
+from cvtasks.io.mot import DetectionsFile, read_detections
 from cvtasks.tasks.base import Predictor
-from cvtasks.tasks.detect import Detection, DetectPredictor, DetectResult
 from cvtasks.track.config import TrackConfig
-from cvtasks.track.mot import DetectionsFile, read_detections
 from cvtasks.types import Frame, Result
 
 
@@ -20,8 +20,8 @@ def make_track_predictor(cfg: TrackConfig, device: torch.device) -> Predictor:
     """The predictor whose detections are tracked, by ``--detections`` or the model's family."""
     if cfg.detections is not None:
         return FileDetectionsPredictor(cfg, device)
-    from cvtasks.tasks.pose import PosePredictor, pose_models
-    from cvtasks.tasks.segment import InstancePredictor, instance_models
+    from cvtasks.pose.predictor import PosePredictor, pose_models
+    from cvtasks.segment.predictor import InstancePredictor, instance_models
 
     if cfg.model in pose_models():
         return PosePredictor(cfg, device)

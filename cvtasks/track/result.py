@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from cvtasks.detect.predictor import Detection, draw_detections
+from cvtasks.pose.predictor import CENTRE, LIMBS, side_colour
 from cvtasks.render.draw import blend_masks, draw_skeletons, font, line_width_for, text_size_for
 from cvtasks.render.palette import instance_colour, text_colour
-from cvtasks.tasks.detect import Detection, draw_detections
-from cvtasks.tasks.pose import CENTRE, LIMBS, side_colour
 from cvtasks.track.geometry import Point
 
 LINE_COLOUR = (255, 255, 255)

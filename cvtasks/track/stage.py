@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cvtasks.errors import UsageError
+from cvtasks.io.mot import mot_lines
 from cvtasks.io.sources import InputItem
 from cvtasks.log import warn
 from cvtasks.stages import Stage
@@ -26,7 +27,6 @@ from cvtasks.track.geometry import (
     parse_zone,
     unique_names,
 )
-from cvtasks.track.mot import mot_lines
 from cvtasks.track.result import Overlay, TrackedPrediction, TrackResult
 from cvtasks.track.trackers import TrackerAdapter
 from cvtasks.types import Failure, Frame, Outcome

@@ -171,8 +171,8 @@ def test_what_cannot_run_on_ray_says_so(cli, r18_file, photos, tmp_path):
 
 
 def test_weights_and_run_folders_are_shipped_as_bytes(r18_file, tmp_path):
+    from cvtasks.classify.config import ClassifyConfig
     from cvtasks.engines.shipping import pack_files, unpack_files
-    from cvtasks.tasks.registry import ClassifyConfig
 
     run = tmp_path / "runs" / "exp"
     run.mkdir(parents=True)
@@ -343,8 +343,8 @@ def crafted_run_folder(folder: Path) -> Path:
     from safetensors.torch import save_file
     from torchvision.models import resnet18
 
-    from cvtasks.train.config import TrainConfig
-    from cvtasks.train.run_folder import write_run_config
+    from cvtasks.classify.train.config import TrainConfig
+    from cvtasks.classify.train.run_folder import write_run_config
 
     folder.mkdir(parents=True)
     torch.manual_seed(0)

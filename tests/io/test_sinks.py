@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from cvtasks.classify.config import ClassifyConfig
 from cvtasks.errors import UsageError
 from cvtasks.io.atomic import atomic_write, safe_join
 from cvtasks.io.outdir import check_resume_compatible, read_done, write_config
@@ -19,7 +20,6 @@ from cvtasks.io.sinks import (
     annotated_video_rel,
     flatten_rows,
 )
-from cvtasks.tasks.registry import ClassifyConfig
 from cvtasks.types import Failure, Frame, make_record
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cvtasks.detect.predictor import Detection, draw_detections
 from cvtasks.render.palette import (
     _lab,
     class_colour,
@@ -12,7 +13,6 @@ from cvtasks.render.palette import (
     palette,
     text_colour,
 )
-from cvtasks.tasks.detect import Detection, draw_detections
 
 
 def min_lab_distance(colours) -> float:

@@ -1,0 +1,1 @@
+"""classify: torchvision classifiers (predictor, video aggregation), `eval classify` and `train`."""

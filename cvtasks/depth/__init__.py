@@ -1,0 +1,1 @@
+"""depth: monocular depth (transformers checkpoints) and scoring against ground truth."""

@@ -1,0 +1,1 @@
+"""detect: torchvision detectors (boxes, labels, scores) in original-image pixels."""

@@ -1,0 +1,44 @@
+"""Which predictor or runner serves each explain method (the registry points here)."""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+import torch
+
+from cvtasks.errors import UsageError
+from cvtasks.explain.config import ExplainConfig
+from cvtasks.explain.features import FeatureMapsPredictor, TopPatchesPredictor
+from cvtasks.explain.predictor import ExplainPredictor
+from cvtasks.tasks.base import Predictor
+from cvtasks.tasks.spec import TaskSpec
+
+MODEL_LEVEL = ("filters", "maximize")  # methods that look at a model without inputs
+
+
+def make_explain_predictor(cfg: ExplainConfig, device: torch.device) -> Predictor:
+    """The predictor serving ``cfg.method``."""
+    if cfg.method == "feature-maps":
+        return FeatureMapsPredictor(cfg, device)
+    if cfg.method == "top-patches":
+        return TopPatchesPredictor(cfg, device)
+    if cfg.method == "embed":
+        from cvtasks.explain.embed import EmbedPredictor
+
+        return EmbedPredictor(cfg, device)
+    if cfg.method in MODEL_LEVEL:
+        raise UsageError(f"{cfg.method} explains a model, not images")  # served by run_explain
+    return ExplainPredictor(cfg, device)
+
+
+def run_explain(
+    spec: TaskSpec, cfg: ExplainConfig, *, stdin: TextIO | None = None, **kwargs: Any
+) -> Any:
+    """`cvtasks explain`: per-model methods run here; everything else through the engine."""
+    from cvtasks.runner import run_task
+
+    if cfg.method not in MODEL_LEVEL:
+        return run_task(spec, cfg, stdin=stdin, **kwargs)
+    from cvtasks.explain.model_level import run_model_level
+
+    return run_model_level(cfg)

@@ -1,0 +1,1 @@
+"""pose: person keypoints (keypointrcnn) and body/head orientation from them."""

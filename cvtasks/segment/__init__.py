@@ -1,0 +1,1 @@
+"""segment: semantic (deeplabv3, fcn, lraspp) and instance (maskrcnn) segmentation."""
