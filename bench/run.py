@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 from torchvision.models import get_model, get_model_weights
 
+from bench.agreement import bench_agreement, print_agreement
 from bench.proc import run_sampling_rss
 from bench.ray_engine import bench_ray, print_ray
 from bench.track import bench_tracking, print_tracking
@@ -388,7 +389,13 @@ def main() -> None:
     parser.add_argument("--only-train", action="store_true", help="the training row only")
     parser.add_argument("--only-ray", action="store_true", help="the Ray engine rows only")
     parser.add_argument("--only-cpu", action="store_true", help="classify vs bare forward only")
+    parser.add_argument(
+        "--only-agreement", action="store_true", help="speed options vs reference, real weights"
+    )
     args = parser.parse_args()
+    if args.only_agreement:
+        print_agreement(bench_agreement())
+        return
     if args.only_track:
         print_tracking(run_tracking())
         return
@@ -427,6 +434,7 @@ def main() -> None:
     results["tracking"] = run_tracking()
     results["training"] = bench_training()
     results["ray"] = run_ray(args.batch)
+    results["agreement"] = bench_agreement()
     results["tasks"] = {}
     if not args.skip_tasks:
         task_folder = DATA / "task_images"
@@ -457,6 +465,7 @@ def main() -> None:
     print_tracking(results["tracking"])  # type: ignore[arg-type]
     print_training(results["training"])  # type: ignore[arg-type]
     print_ray(results["ray"])  # type: ignore[arg-type]
+    print_agreement(results["agreement"])  # type: ignore[arg-type]
 
 
 VARIANTS = {
@@ -465,7 +474,7 @@ VARIANTS = {
     "C_lanes2": ["--lanes", "2"],
     "C_bf16": ["--precision", "bf16"],
     "C_bf16_lanes2": ["--precision", "bf16", "--lanes", "2"],
-    "C_no_draft": ["--no-jpeg-draft"],
+    "C_draft": ["--jpeg-draft"],
     "C_no_fold": ["--no-fold-bn"],
     "C_contiguous": ["--no-channels-last"],
     "C_compile": ["--compile"],

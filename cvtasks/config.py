@@ -91,6 +91,13 @@ class BaseConfig:
         flag="-w",
         panel="Model",
     )
+    release: str | None = option(
+        None,
+        "The torchvision release a weights file was made from (e.g. IMAGENET1K_V1): its "
+        "preprocessing and class names are used. Default: the release the file is (found by "
+        "its SHA-256), else DEFAULT's.",
+        panel="Model",
+    )
     labels: str | None = option(
         None,
         "Class names file, one per line, for weights trained on your own classes.",
@@ -213,17 +220,18 @@ class InferenceConfig(BaseConfig):
     )
     vid_stride: int = option(1, "Process every N-th video frame.", minimum=1, maximum=100_000)
     jpeg_draft: bool = option(
-        True,
+        False,
         "Decode large JPEGs at 1/2, 1/4 or 1/8 scale (never below the side the model resizes "
-        "to): much faster on photos, results nearly identical; off for bit-exact decoding.",
+        "to): faster on big photos, but scores move (on real MobileNetV2 weights up to 0.07 in "
+        "p and some top-1 changes; see docs/performance.md). Off: what Pillow decodes.",
         negatable=True,
     )
     decode_on: str = option(
-        "auto",
-        "Where JPEGs are decoded and resized for the model: cpu (Pillow, with --jpeg-draft), "
-        "device (in batches on --device as torch tensors: nvJPEG on a GPU; other formats and "
-        "files it cannot decode take the Pillow path) or auto (device on CUDA, else cpu). "
-        "classify, segment, detect, pose and per-image explain.",
+        "cpu",
+        "Where JPEGs are decoded and resized for the model: cpu (Pillow, the reference), device "
+        "(in batches on --device as torch tensors: nvJPEG on a GPU; scores differ slightly from "
+        "Pillow's, see docs/performance.md; other formats take the Pillow path) or auto (device "
+        "on CUDA, else cpu). classify, segment, detect, pose and per-image explain.",
         choices=("auto", "cpu", "device"),
     )
     engine: str = option(

@@ -159,7 +159,7 @@ def _run_locked(
     out_sink = None
     if out is not None:
         with _writing(out):
-            write_config(out, spec.name, cfg)
+            write_config(out, spec.name, cfg, note=predictor.preprocessing_note())
             out_sink = OutDirSink(
                 out, save_images=cfg.save_images, append=cfg.resume, vid_stride=cfg.vid_stride
             )
@@ -230,6 +230,9 @@ def _run_locked(
         engine.stats, len(items), load_s, time.perf_counter() - t_start, stopped_early
     )
     if not cfg.quiet:
+        note = predictor.preprocessing_note()
+        if note:
+            console.print(escape(note), highlight=False, soft_wrap=True)
         console.print(format_timing(spec.name, summary), highlight=False, soft_wrap=True)
     report = predictor.final_report()
     if report:

@@ -42,9 +42,11 @@ _NONE_SPECS = {"none", "null", "random"}
 class ResolvedWeights:
     """What ``--weights`` resolved to for one model.
 
-    ``member`` provides metadata: the requested enum member, or the model's DEFAULT member when
-    the weights come from a file, a run folder or are random. Preprocessing is the member's,
-    except for a ``cvtasks train`` run folder, which brings its own (and its class names).
+    ``member`` provides metadata: the requested enum member; for a file, the release the file
+    *is* (found by its SHA-256) or the one ``--release`` names, else DEFAULT; DEFAULT for a run
+    folder or random weights. Preprocessing is the member's, except for a ``cvtasks train`` run
+    folder, which brings its own (and its class names). ``release_from`` says how a file's
+    member was chosen: ``hash``, ``option`` or ``default``.
     """
 
     model: str
@@ -53,6 +55,7 @@ class ResolvedWeights:
     path: Path | None  # cache file (pretrained), the user's file, or a run's best.safetensors
     labels: tuple[str, ...] = ()  # a run folder's classes
     preprocessing: Mapping[str, Any] | None = None  # a run folder's evaluation preprocessing
+    release_from: str = ""  # files: "hash" | "option" | "default"
 
     @property
     def categories(self) -> list[str]:
@@ -84,6 +87,80 @@ class ResolvedWeights:
             return f"run folder {self.path.parent}"
         return "none (random init)"
 
+    def describe_preprocessing(self) -> str:
+        """Which preprocessing runs and why, in one line (stderr summary, config.yaml)."""
+        if self.kind == "run":
+            assert self.path is not None
+            where = f"the run folder's own ({self.path.parent})"
+        elif self.kind == "file" and self.release_from == "hash":
+            where = f"{self.member} (the file is that release, by its SHA-256)"
+        elif self.kind == "file" and self.release_from == "option":
+            where = f"{self.member} (--release)"
+        elif self.kind == "file":
+            where = (
+                f"{self.member} (the DEFAULT release: the file is no torchvision release; name "
+                "the one it was trained from with --release)"
+            )
+        else:
+            where = str(self.member)
+        return f"preprocessing of {where}: {transforms_text(self.transforms())}"
+
+
+def transforms_text(transforms: Any) -> str:
+    """``resize 256 (bilinear), centre crop 224, mean/std (0.485, ...)`` for the presets."""
+    parts = []
+    resize = getattr(transforms, "resize_size", None)
+    interpolation = getattr(transforms, "interpolation", None)
+    if resize:
+        mode = getattr(interpolation, "value", interpolation)
+        parts.append(f"resize {resize[0] if len(resize) == 1 else tuple(resize)} ({mode})")
+    crop = getattr(transforms, "crop_size", None)
+    if crop:
+        parts.append(f"centre crop {crop[0]}")
+    mean, std = getattr(transforms, "mean", None), getattr(transforms, "std", None)
+    if mean is not None and std is not None:
+        parts.append(
+            f"mean {tuple(round(v, 3) for v in mean)} std {tuple(round(v, 3) for v in std)}"
+        )
+    return ", ".join(parts) or " ".join(repr(transforms).split())
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in 4 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def release_of_file(enum_cls: type[WeightsEnum], path: Path) -> WeightsEnum | None:
+    """The torchvision release whose URL carries the hash prefix of this file's SHA-256
+    (torch hub names its files ``name-<sha256 prefix>.pth``), whatever the file is called."""
+    prefixes = {}
+    for member in enum_cls:
+        match = _HASH_IN_NAME.search(os.path.basename(urlparse(member.url).path))
+        if match:
+            prefixes[match.group(1)] = member
+    if not prefixes:
+        return None
+    digest = file_sha256(path)
+    return next((m for prefix, m in prefixes.items() if digest.startswith(prefix)), None)
+
+
+def _release_member(enum_cls: type[WeightsEnum], model: str, release: str) -> WeightsEnum:
+    name = release.split(".", 1)[1] if release.startswith(enum_cls.__name__ + ".") else release
+    members = [m for m in enum_cls.__members__ if m != "DEFAULT"]
+    if name.upper() == "DEFAULT":
+        return enum_cls["DEFAULT"]
+    if name not in enum_cls.__members__:
+        raise UsageError(
+            f"--release {release}: {model} has no such release"
+            + suggest(name, members)
+            + f"; choose one of {', '.join(members)}"
+        )
+    return enum_cls[name]
+
 
 def check_model_name(name: str, names: Sequence[str], task: str) -> None:
     """Raise a usage error naming close matches when ``name`` is not among ``task``'s models."""
@@ -112,11 +189,21 @@ def is_file_spec(spec: str) -> bool:
     )
 
 
-def resolve_weights(model: str, spec: str) -> ResolvedWeights:
-    """Resolve ``--weights`` for ``model`` without downloading or loading anything."""
+def resolve_weights(model: str, spec: str, release: str | None = None) -> ResolvedWeights:
+    """Resolve ``--weights`` (and ``--release``, for a file) for ``model`` without downloading or
+    loading anything; a file is hashed to find the torchvision release it is."""
     enum_cls = weights_enum(model)
     default = enum_cls["DEFAULT"]
     text = spec.strip()
+    if release is not None and not is_file_spec(text):
+        raise UsageError(
+            f"--release {release} names the release a weights *file* comes from; -w {spec} "
+            + (
+                "is a run folder, which keeps its own preprocessing"
+                if is_run_folder(text)
+                else "is not a file"
+            )
+        )
     if text.lower() in _NONE_SPECS:
         return ResolvedWeights(model, "none", default, None)
     if is_run_folder(text):
@@ -130,7 +217,12 @@ def resolve_weights(model: str, spec: str) -> ResolvedWeights:
         path = Path(text).expanduser()
         if not path.is_file():
             raise UsageError(f"weights file not found: {path}")
-        return ResolvedWeights(model, "file", default, path)
+        if release is not None:
+            member, source = _release_member(enum_cls, model, release), "option"
+        else:
+            found = release_of_file(enum_cls, path)
+            member, source = (found, "hash") if found is not None else (default, "default")
+        return ResolvedWeights(model, "file", member, path, release_from=source)
     name = text.split(".", 1)[1] if text.startswith(enum_cls.__name__ + ".") else text
     if name.upper() == "DEFAULT":
         name = "DEFAULT"

@@ -44,6 +44,42 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def mnv2_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """torchvision's real MobileNetV2 ImageNet weights (IMAGENET1K_V1), copied under a name that
+    says nothing of its release: cvtasks must know the release from the content."""
+    import shutil
+
+    from real_weights import mobilenet_v2_file
+
+    path = tmp_path_factory.mktemp("real_weights") / "my_mobilenet.pth"
+    shutil.copyfile(mobilenet_v2_file(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sized_photos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """scikit-image photos as JPEGs at their own size and upscaled to 1000 and 2000 px on the
+    long side (the sizes where draft decoding and resizing differences show)."""
+    import skimage.data
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("sized_photos")
+    paths = {}
+    for name in ("astronaut", "chelsea", "coffee", "rocket"):
+        image = Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
+        for long_side in (None, 1000, 2000):
+            scaled = image
+            if long_side is not None:
+                scale = long_side / max(image.size)
+                size = (round(image.width * scale), round(image.height * scale))
+                scaled = image.resize(size, Image.Resampling.BICUBIC)
+            key = f"{name}_{long_side or 'own'}"
+            paths[key] = folder / f"{key}.jpg"
+            scaled.save(paths[key], quality=92)
+    return paths
+
+
+@pytest.fixture(scope="session")
 def r18_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A seeded random resnet18 state dict; the head is scaled so top-k ranks are well apart."""
     from helpers import seeded_state_dict

@@ -118,7 +118,7 @@ class ClassifyPredictor(Predictor):
     def __init__(self, cfg: ClassifyConfig, device: torch.device) -> None:
         super().__init__(cfg, device)
         check_model_name(cfg.model, classification_models(), "classify")
-        self.weights = resolve_weights(cfg.model, cfg.weights)
+        self.weights = resolve_weights(cfg.model, cfg.weights, cfg.release)
         self.labels = class_names(self.weights, cfg.labels)
         self.top_k = min(cfg.top_k, len(self.labels))
         self.transforms = self.weights.transforms()

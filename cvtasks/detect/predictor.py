@@ -292,7 +292,7 @@ class DetectPredictor(Predictor):
     def __init__(self, cfg: DetectConfig, device: torch.device) -> None:
         super().__init__(cfg, device)
         check_model_name(cfg.model, type(self).models(), self.task)
-        self.weights = resolve_weights(cfg.model, cfg.weights)
+        self.weights = resolve_weights(cfg.model, cfg.weights, cfg.release)
         self.categories = class_names(self.weights, cfg.labels)
         self.filter = DetectionFilter(
             conf=cfg.conf,

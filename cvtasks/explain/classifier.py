@@ -29,7 +29,7 @@ class Classifier:
 def load_classifier(cfg: ExplainConfig, device: torch.device) -> Classifier:
     """Build ``cfg.model`` with its weights and labels; parameters need no gradients."""
     check_model_name(cfg.model, classification_models(), "classify")
-    weights = resolve_weights(cfg.model, cfg.weights)
+    weights = resolve_weights(cfg.model, cfg.weights, cfg.release)
     labels = class_names(weights, cfg.labels)
     model = build_classifier(cfg.model, weights, len(labels)).to(device)
     for parameter in model.parameters():

@@ -62,6 +62,11 @@ def default_layer(model_name: str, model: nn.Module) -> str:
     for prefixes, layer in _DEFAULT_LAYERS:
         if model_name.startswith(prefixes):
             return layer
+    if model_name.startswith("vit_"):  # the last encoder block's first LayerNorm (tokens)
+        blocks = [n for n, _ in model.named_modules() if n.startswith("encoder.layers.encoder_")]
+        top = [n for n in blocks if n.count(".") == 2]
+        if top:
+            return f"{top[-1]}.ln_1"
     attr = "layers" if model_name.startswith("mnasnet") else "features"
     features = getattr(model, attr, None)
     if model_name.startswith(_LAST_FEATURE_BLOCK) and isinstance(features, nn.Sequential):

@@ -22,7 +22,9 @@ import torchvision.transforms.functional as TF
 from torch import nn
 
 from cvtasks.errors import UsageError
+from cvtasks.explain.activations import guided_copy
 from cvtasks.explain.config import ATTRIBUTION_METHODS
+from cvtasks.explain.gradcam import gradcam
 from cvtasks.explain.layers import default_layer, get_layer
 from cvtasks.speed import is_channels_last
 
@@ -144,19 +146,6 @@ def _unit_selector(channel: int) -> Callable[[torch.Tensor], torch.Tensor]:
     return select
 
 
-def relu_copy(model: nn.Module) -> nn.Module:
-    """A copy whose ReLUs are not in place (Captum's ReLU hooks need their inputs intact)."""
-    clone = copy.deepcopy(model)
-    for module in clone.modules():
-        if isinstance(module, nn.ReLU):
-            module.inplace = False
-    if not any(isinstance(m, nn.ReLU) for m in clone.modules()):
-        raise UsageError(
-            "deconvnet and guided backprop change ReLU gradients, but this model has no nn.ReLU"
-        )
-    return clone
-
-
 def check_method(method: str, opts: MethodOptions) -> None:
     """Refuse an unknown method and impossible combinations of options (usage errors)."""
     if method not in METHODS:
@@ -219,7 +208,7 @@ def attribute(
         return Attribution(heat, raw.detach()[0].cpu().numpy())
     if method in NEURON_METHODS:
         warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
-        relu_model = relu_copy(model)
+        relu_model = guided_copy(model)
         if opts.channel is not None:
             assert opts.layer is not None  # check_method
             layer = get_layer(relu_model, opts.layer)
@@ -232,20 +221,16 @@ def attribute(
             raw = cls2(relu_model).attribute(x, target=target)
         return Attribution(_channel_max(raw), raw.detach()[0].cpu().numpy())
     layer_name = opts.layer or default_layer(model_name, model)
+    assert target is not None
+    cam = gradcam(model, get_layer(model, layer_name), x, target)
+    up = nn.functional.interpolate(cam, size=tuple(x.shape[-2:]), mode="bilinear")
     if method == "gradcam":
-        layer = get_layer(model, layer_name)
-        cam = captum.LayerGradCam(model, layer).attribute(x, target=target, relu_attributions=True)
-        up = captum.LayerAttribution.interpolate(
-            cam, tuple(x.shape[-2:]), interpolate_mode="bilinear"
-        )
         heat = up.detach()[0, 0].float().clamp(min=0).cpu().numpy().astype(np.float32)
         return Attribution(heat, cam.detach()[0, 0].cpu().numpy(), {"layer": layer_name})
+    # Guided Grad-CAM: guided backprop times the upsampled map, as Captum's GuidedGradCam.
     warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
-    relu_model = relu_copy(model)
-    layer = get_layer(relu_model, layer_name)
-    raw = captum.GuidedGradCam(relu_model, layer).attribute(
-        x, target=target, interpolate_mode="bilinear"
-    )
+    guided = captum.GuidedBackprop(guided_copy(model)).attribute(x, target=target)
+    raw = guided * up.detach().to(guided.dtype)
     return Attribution(_channel_max(raw), raw.detach()[0].cpu().numpy(), {"layer": layer_name})
 
 

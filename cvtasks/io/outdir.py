@@ -17,10 +17,13 @@ from cvtasks.version import __version__
 FrameKey = tuple[str, "int | None"]
 
 
-def write_config(out: Path, task: str, cfg: BaseConfig) -> None:
-    """Write the resolved config (every key, commented) as ``config.yaml``, atomically."""
+def write_config(out: Path, task: str, cfg: BaseConfig, note: str | None = None) -> None:
+    """Write the resolved config (every key, commented) as ``config.yaml``, atomically; ``note``
+    (which weights and preprocessing ran) goes into the header."""
     out.mkdir(parents=True, exist_ok=True)
     header = f"Resolved config of this run (cvtasks {__version__}); rerun with `cvtasks run` on it."
+    if note:
+        header += f"\n{note}"
     atomic_write_text(out / CONFIG_FILE, dump_config(cfg, task, header=header))
 
 

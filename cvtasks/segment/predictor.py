@@ -200,7 +200,7 @@ class SemanticPredictor(Predictor):
 
     def __init__(self, cfg: SegmentConfig, device: torch.device) -> None:
         super().__init__(cfg, device)
-        self.weights = resolve_weights(cfg.model, cfg.weights)
+        self.weights = resolve_weights(cfg.model, cfg.weights, cfg.release)
         self.categories = class_names(self.weights, cfg.labels)
         classes = parse_classes(cfg.classes, self.categories)
         self.allowed = sorted(classes) if classes is not None else None

@@ -73,6 +73,16 @@ class Predictor(ABC):
         decoded size (then large JPEGs may be decoded at a reduced scale); None otherwise."""
         return None
 
+    def preprocessing_note(self) -> str | None:
+        """One line naming the weights' release and the preprocessing that runs (stderr summary,
+        config.yaml), for the predictors built on torchvision weights."""
+        weights = getattr(self, "weights", None)
+        if weights is None:
+            weights = getattr(getattr(self, "net", None), "weights", None)
+        if isinstance(weights, ResolvedWeights):
+            return f"{self.model_name}: {weights.describe_preprocessing()}"
+        return None
+
     def observe(self, result: Result) -> None:
         """Called with each result where the run writes it (this process, whichever engine
         computed it): what ``final_report`` summarises is gathered here, not in postprocess."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -147,11 +149,11 @@ def test_target_by_name_or_index_and_errors(cli, photos, r18_file):
     assert cli(["explain", "gradcm", photos["coffee"], "-m", "resnet18"]).exit_code == 2
 
 
-def test_no_default_layer_for_vit_lists_candidates(cli, photos):
-    result = cli(["explain", "gradcam", photos["coffee"], "-m", "vit_b_32", "-w", "none", "-q"])
-    assert result.exit_code == 2
-    assert "pass --layer NAME, e.g. one of: encoder" not in result.stderr
-    assert "pass --layer NAME" in result.stderr
+def test_vit_gradcam_uses_the_last_blocks_tokens(cli, photos):
+    result = cli(["explain", "gradcam", photos["coffee"], "-m", "vit_b_32", "-w", "none", "-q",
+                  "-f", "jsonl"])  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["layer"] == "encoder.layers.encoder_layer_11.ln_1"
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
-"""Training images: decoded as `classify` decodes them (EXIF, modes, JPEG draft to the resize
-side), resized once to the evaluation resize side, and kept in memory up to a budget so that
-later epochs skip the JPEG decoding. Unreadable images are reported once and left out."""
+"""Training images: decoded as `classify` decodes them by default (EXIF, modes, full-scale JPEG
+decoding, so that validation scores equal `classify`'s), resized once to the evaluation resize
+side, and kept in memory up to a budget so that later epochs skip the JPEG decoding. Unreadable
+images are reported once and left out."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ class ResizedImages:
             raise ItemError(self.errors[index])
         path = self.samples[index][0]
         try:
-            image = decode_image(path, self.max_pixels, self.resize)
+            image = decode_image(path, self.max_pixels)
         except ItemError as exc:
             self.errors[index] = str(exc)
             raise

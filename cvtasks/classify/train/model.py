@@ -10,7 +10,7 @@ from torch import nn
 
 from cvtasks.classify.predictor import build_classifier, classification_models
 from cvtasks.errors import UsageError
-from cvtasks.weights import ResolvedWeights, check_model_name, load_state_dict, resolve_weights
+from cvtasks.weights import ResolvedWeights, check_model_name, load_state_dict
 
 _NATIVE_SIZE = ("vit_", "maxvit_", "swin_")  # their position embeddings fix the input size
 
@@ -115,13 +115,12 @@ def train_mode(model: nn.Module) -> None:
 
 
 def build_for_training(
-    name: str, weights_spec: str, classes: list[str], freeze: str, img_size: int
+    name: str, resolved: ResolvedWeights, classes: list[str], freeze: str, img_size: int
 ) -> TrainingModel:
     """Load the starting weights strictly, then give the model a head for ``classes``."""
     check_model_name(name, classification_models(), "train")
     if name.startswith(_NATIVE_SIZE):
         raise UsageError(f"{name} trains at its native input size only; pick a CNN for --img-size")
-    resolved = resolve_weights(name, weights_spec)
     start = len(classes) if resolved.kind == "none" else _head_size(resolved)
     model = build_classifier(name, resolved, start, warn_random=False)  # from scratch is fine
     _drop_aux_heads(model)

@@ -71,6 +71,7 @@ def _train(cfg: TrainConfig, data: LabelledSet, folder: Path, console: Console) 
     from cvtasks.device import autocast_for, resolve_device, resolve_precision
     from cvtasks.engines.local import set_threads
     from cvtasks.run_spec import apply_run_model
+    from cvtasks.weights import resolve_weights
 
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
@@ -83,16 +84,18 @@ def _train(cfg: TrainConfig, data: LabelledSet, folder: Path, console: Console) 
     elif cfg.resume:
         console.print(f"--resume: nothing to resume in {folder}; starting afresh", highlight=False)
     torch.manual_seed(cfg.seed)  # the new head's initial weights
-    start_weights = _start_weights(cfg, folder, resuming)
-    img_size = cfg.img_size or _crop_of(cfg)
-    built = build_for_training(cfg.model, start_weights, data.classes, cfg.freeze, img_size)
-    if resuming:  # the weights of the last completed epoch
+    start = resolve_weights(cfg.model, cfg.weights, cfg.release)  # preprocessing comes from it
+    img_size = cfg.img_size or int(start.transforms().crop_size[0])
+    # A resumed run is built empty and gets the weights of its last completed epoch.
+    initial = resolve_weights(cfg.model, "none") if resuming else start
+    built = build_for_training(cfg.model, initial, data.classes, cfg.freeze, img_size)
+    if resuming:
         load_weights_into(built.model, folder / "last.safetensors")
     model = built.model.to(device)
     channels_last = cfg.channels_last and device.type != "mps"
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    preprocessing = preprocessing_for(built.weights, cfg.img_size)
+    preprocessing = preprocessing_for(start, cfg.img_size)
     folder.mkdir(parents=True, exist_ok=True)
     errors: dict[str, str] = {}
 
@@ -133,7 +136,10 @@ def _train(cfg: TrainConfig, data: LabelledSet, folder: Path, console: Console) 
     )  # fmt: skip
     loop.history = history
     if not cfg.quiet:
-        console.print(_header(cfg, data, built, preprocessing, device, precision), highlight=False)
+        header = _header(cfg, data, built, start, preprocessing, device, precision)
+        if resuming:
+            header += f" (resumed from {folder / 'last.safetensors'})"
+        console.print(header, highlight=False)
     try:
         state = loop.run(state)
     except KeyboardInterrupt:
@@ -162,26 +168,19 @@ def _train(cfg: TrainConfig, data: LabelledSet, folder: Path, console: Console) 
     return len(errors)
 
 
-def _start_weights(cfg: TrainConfig, folder: Path, resuming: bool) -> str:
-    """The starting weights; a resumed run starts from its own last weights (the head fits)."""
-    if not resuming:
-        return cfg.weights
-    return "none"
-
-
-def _crop_of(cfg: TrainConfig) -> int:
-    from cvtasks.weights import resolve_weights
-
-    return int(resolve_weights(cfg.model, cfg.weights).transforms().crop_size[0])
-
-
 def _header(
-    cfg: TrainConfig, data: LabelledSet, built: Any, p: dict[str, Any], device: Any, precision: str
+    cfg: TrainConfig,
+    data: LabelledSet,
+    built: Any,
+    start: Any,
+    p: dict[str, Any],
+    device: Any,
+    precision: str,
 ) -> str:
     counts = ", ".join(f"{name} {n}" for name, n in data.counts("train").items())
     frozen = f", frozen: {len(built.frozen)} part(s)" if built.frozen else ""
     return (
-        f"train {cfg.model} from {built.weights.describe()} on {device}: {len(data.classes)} "
+        f"train {cfg.model} from {start.describe()} on {device}: {len(data.classes)} "
         f"classes ({counts}); {len(data.train)} train / {len(data.val)} val images "
         f"({data.layout}); "
         f"{p['crop']} px crops, augment {cfg.augment}, {precision}{frozen}"
