@@ -104,48 +104,102 @@ def filters_record(cfg: ExplainConfig, net: Classifier, out: Path) -> dict[str, 
 
 
 def maximize_record(cfg: ExplainConfig, net: Classifier, out: Path) -> dict[str, Any]:
-    if cfg.target is None:
-        raise UsageError("maximize needs --target LABEL|INDEX (the class to visualise)")
-    target = parse_target(cfg.target, net.labels)
     size = int(net.transforms.crop_size[0])
-    steps = cfg.steps
+    unit = cfg.channel is not None
+    if unit and cfg.layer is None:
+        raise UsageError("maximize --channel K needs --layer NAME (the layer whose unit to excite)")
+    if not unit and cfg.target is None:
+        raise UsageError(
+            "maximize needs --target LABEL|INDEX (the class to visualise), or --layer NAME "
+            "--channel K (a unit)"
+        )
+    target = 0 if unit else parse_target(str(cfg.target), net.labels)
+    objective = None
+    if unit:
+        assert cfg.layer is not None and cfg.channel is not None
+        layer = get_layer(net.model, cfg.layer)
+        objective = viz.unit_objective(net.model, layer, cfg.channel)
+        _check_channel(net, layer, cfg.layer, cfg.channel, size)
     result = viz.maximize_class(
         net.model,
         target,
         size,
         net.transforms.mean,
         net.transforms.std,
-        steps=steps,
+        steps=cfg.ascent_steps,
         lr=cfg.lr,
         l2=cfg.l2,
         jitter=cfg.jitter,
         blur_every=cfg.blur_every,
+        objective=objective,
     )
-    label = net.labels[target]
-    stem = f"explain/maximize.{target}"
+    if unit:
+        what = f"unit {cfg.channel} of {cfg.layer}"
+        stem = f"explain/maximize.{cfg.layer}.{cfg.channel}"
+        achieved = f"mean activation {result.scores[0]:.3g} -> {result.saved_score:.3g}"
+    else:
+        what = f"'{net.labels[target]}' (class {target})"
+        stem = f"explain/maximize.{target}"
+        achieved = (
+            f"logit {result.scores[0]:.3g} -> {result.saved_score:.3g}, "
+            f"p = {result.saved_probability:.3f}"
+        )
     png, trace = safe_join(out, stem + ".png"), safe_join(out, stem + ".csv")
+    alone = safe_join(out, stem + ".input.png")
+    atomic_write(alone, lambda tmp: Image.fromarray(result.image).save(tmp, format="PNG"))
     enlarged = np.asarray(
         Image.fromarray(result.image).resize((size * 2, size * 2), Image.Resampling.NEAREST)
     )
     figure = titled(
         enlarged,
-        f"{cfg.model}: an input that excites '{label}' (class {target})",
-        f"gradient ascent on the logit for {steps} steps: {result.scores[0]:.3g} -> "
-        f"{result.scores[-1]:.3g} (p = {result.probabilities[-1]:.3f}); lr {cfg.lr}, L2 {cfg.l2}, "
-        f"jitter {cfg.jitter} px, blur every {cfg.blur_every} steps",
+        f"{cfg.model}: an input that excites {what}",
+        f"gradient ascent, best of {cfg.ascent_steps} steps (step {result.best_step}): "
+        f"{achieved}; lr {cfg.lr}, L2 {cfg.l2}, jitter {cfg.jitter} px, blur every "
+        f"{cfg.blur_every} steps",
     )
     atomic_write(png, lambda tmp: Image.fromarray(figure).save(tmp, format="PNG"))
-    lines = ["step,score,probability"] + [
-        f"{i},{s:.6f},{p:.6f}"
-        for i, (s, p) in enumerate(zip(result.scores, result.probabilities, strict=True))
+    header = "step,score,probability" if not unit else "step,score"
+    rows = [
+        f"{i},{s:.6f}" + (f",{result.probabilities[i]:.6f}" if not unit else "")
+        for i, s in enumerate(result.scores)
     ]
-    atomic_write_text(trace, "\n".join(lines) + "\n")
-    return {
-        "method": "maximize",
-        "target": {"label": label, "index": target},
-        "steps": steps,
-        "initial_score": round(result.scores[0], 6),
-        "final_score": round(result.scores[-1], 6),
-        "final_probability": round(result.probabilities[-1], 6),
-        "files": {"image": str(png.relative_to(out)), "trajectory": str(trace.relative_to(out))},
-    }
+    atomic_write_text(trace, "\n".join([header, *rows]) + "\n")
+    record: dict[str, Any] = {"method": "maximize"}
+    if unit:
+        record["unit"] = {"layer": cfg.layer, "channel": cfg.channel}
+    else:
+        record["target"] = {"label": net.labels[target], "index": target}
+    record.update(
+        {
+            "steps": cfg.ascent_steps,
+            "best_step": result.best_step,
+            "initial_score": round(result.scores[0], 6),
+            "final_score": round(result.saved_score, 6),  # of the saved image itself
+            "files": {
+                "image": str(png.relative_to(out)),
+                "input": str(alone.relative_to(out)),
+                "trajectory": str(trace.relative_to(out)),
+            },
+        }
+    )
+    if result.saved_probability is not None:
+        record["final_probability"] = round(result.saved_probability, 6)
+    return record
+
+
+def _check_channel(
+    net: Classifier, layer: torch.nn.Module, name: str, channel: int, size: int
+) -> None:
+    """A usage error (before any ascent) when ``channel`` is not a channel of ``layer``."""
+    store: list[torch.Tensor] = []
+    handle = layer.register_forward_hook(lambda _m, _a, out: store.append(out))
+    try:
+        with torch.no_grad():
+            net.model(torch.zeros(1, 3, size, size, device=next(net.model.parameters()).device))
+    finally:
+        handle.remove()
+    if not store or not isinstance(store[0], torch.Tensor) or store[0].dim() not in (3, 4):
+        raise UsageError(f"--layer {name}: its output is not a feature map or a token sequence")
+    channels = store[0].shape[1] if store[0].dim() == 4 else store[0].shape[2]
+    if channel >= channels:
+        raise UsageError(f"--channel {channel}: {name} has {channels} channels (0-{channels - 1})")

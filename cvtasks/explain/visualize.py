@@ -5,7 +5,7 @@ the `explain` task wires them to inputs and files."""
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -262,11 +262,45 @@ def grid_positions(coords: np.ndarray, columns: int, rows: int) -> list[tuple[in
 
 @dataclass
 class Maximized:
-    """An input optimised to excite a class, and the class score along the way."""
+    """An input optimised to excite a class (or a unit), and its score along the way."""
 
-    image: np.ndarray  # RGB uint8
-    scores: list[float]
-    probabilities: list[float]
+    image: np.ndarray  # RGB uint8 at the model's input size: the best step's image
+    scores: list[float]  # the objective before the first step and after every step
+    probabilities: list[float]  # the target class's softmax probability (classes only)
+    best_step: int = 0  # the step whose image is saved (0: the start)
+    saved_score: float = 0.0  # the objective of the saved uint8 image itself
+    saved_probability: float | None = None  # its class probability (classes only)
+
+
+Objective = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
+
+
+def class_objective(model: nn.Module, target: int) -> Objective:
+    """The class logit (Simonyan et al. 2014), with the logits for the probability."""
+
+    def score(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        logits = model(x)
+        return logits[0, target], logits
+
+    return score
+
+
+def unit_objective(model: nn.Module, layer: nn.Module, channel: int) -> Objective:
+    """The mean activation of one channel of ``layer`` (a C x H x W map or B x T x C tokens):
+    the lecture's "visualizing arbitrary neurons along the way to the top"."""
+
+    def score(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        store: list[torch.Tensor] = []
+        handle = layer.register_forward_hook(lambda _m, _a, out: store.append(out))
+        try:
+            model(x)
+        finally:
+            handle.remove()
+        out = store[0]
+        values = out[0, channel] if out.dim() == 4 else out[0, :, channel]
+        return values.float().mean(), None
+
+    return score
 
 
 def maximize_class(
@@ -281,12 +315,16 @@ def maximize_class(
     jitter: int = 4,
     blur_every: int = 4,
     seed: int = 0,
+    objective: Objective | None = None,
 ) -> Maximized:
     """Simonyan et al. 2014's class model visualisation: gradient ascent on the input to raise
-    the class score (the logit), with L2 decay (``x *= 1 - l2`` each step), random jitter
-    (the image is shifted by up to ``jitter`` px before each forward) and a light blur every
-    ``blur_every`` steps (Yosinski et al. 2015's regularisers). ``scores`` holds the logit of
-    the un-shifted image before the first and after every step."""
+    the class score (the logit, or ``objective``), with L2 decay (``x *= 1 - l2`` each step),
+    random jitter (the image is shifted by up to ``jitter`` px before each forward) and a light
+    blur every ``blur_every`` steps (Yosinski et al. 2015's regularisers). ``scores`` holds the
+    objective of the un-shifted image before the first and after every step; the image of the
+    best step is kept (later steps can fall back as the regularisers pull), quantised to uint8,
+    and scored again as saved."""
+    objective = objective or class_objective(model, target)
     generator = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
     x = (0.01 * torch.randn(1, 3, size, size, generator=generator)).to(device).requires_grad_(True)
@@ -295,21 +333,26 @@ def maximize_class(
     low, high = (0 - mean_t) / std_t, (1 - mean_t) / std_t
     scores: list[float] = []
     probabilities: list[float] = []
+    best = (-float("inf"), 0, x.detach().clone())
 
-    def record() -> None:
+    def record(step: int) -> None:
+        nonlocal best
         with torch.no_grad():
-            logits = model(x).float()
-        scores.append(float(logits[0, target]))
-        probabilities.append(float(logits.softmax(dim=1)[0, target]))
+            score, logits = objective(x)
+        scores.append(float(score))
+        if logits is not None:
+            probabilities.append(float(logits.float().softmax(dim=1)[0, target]))
+        if scores[-1] > best[0]:
+            best = (scores[-1], step, x.detach().clone())
 
-    record()
+    record(0)
     for step in range(steps):
         if jitter:
             dy, dx = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=generator))
         else:
             dy, dx = 0, 0
         shifted = torch.roll(x.detach(), shifts=(dy, dx), dims=(2, 3)).requires_grad_(True)
-        (gradient,) = torch.autograd.grad(model(shifted)[0, target], shifted)
+        (gradient,) = torch.autograd.grad(objective(shifted)[0], shifted)
         gradient = torch.roll(gradient, shifts=(-dy, -dx), dims=(2, 3))  # undo the jitter
         with torch.no_grad():
             x += lr * gradient / (gradient.abs().mean() + 1e-12)
@@ -317,7 +360,11 @@ def maximize_class(
             if blur_every and (step + 1) % blur_every == 0:
                 x.copy_(TF.gaussian_blur(x, [3, 3], [0.5, 0.5]))
             x.copy_(torch.max(torch.min(x, high), low))
-        record()
+        record(step + 1)
     with torch.no_grad():
-        rgb = (x * std_t + mean_t).clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
-    return Maximized((rgb * 255).round().astype(np.uint8), scores, probabilities)
+        rgb = (best[2] * std_t + mean_t).clamp(0, 1)
+        image = (rgb[0].permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+        saved = torch.from_numpy(image).to(device).permute(2, 0, 1)[None].float() / 255
+        score, logits = objective((saved - mean_t) / std_t)
+    probability = None if logits is None else float(logits.float().softmax(dim=1)[0, target])
+    return Maximized(image, scores, probabilities, best[1], float(score), probability)

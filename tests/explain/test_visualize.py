@@ -235,7 +235,7 @@ def test_maximize_cli(cli, r18_file, tmp_path):
             r18_file,
             "--target",
             "tabby",
-            "--steps",
+            "--ascent-steps",
             "3",
             "-o",
             tmp_path,
@@ -244,6 +244,8 @@ def test_maximize_cli(cli, r18_file, tmp_path):
     assert result.exit_code == 0, result.stderr
     record = json.loads(result.stdout)
     assert record["target"] == {"label": "tabby", "index": 281}
+    alone = Image.open(tmp_path / record["files"]["input"])
+    assert alone.size == (224, 224)
     trace = (tmp_path / record["files"]["trajectory"]).read_text().splitlines()
     assert trace[0] == "step,score,probability" and len(trace) == 5
     figure = Image.open(tmp_path / record["files"]["image"])
@@ -283,6 +285,8 @@ def test_maximize_with_the_defaults_raises_the_logit(cli, tmp_path):
             weights,
             "--target",
             "tabby",
+            "--ascent-steps",
+            "50",
             "-o",
             tmp_path,
         ]
@@ -311,3 +315,44 @@ def test_jitter_is_undone_before_the_update():
         OnePixel(), 0, 32, [0, 0, 0], [1, 1, 1], steps=3, jitter=4, blur_every=0, l2=0.0
     )
     assert result.scores[-1] > result.scores[0]
+
+
+def test_maximize_with_defaults_reaches_the_class_on_the_real_model(cli, mnv2_file, tmp_path):
+    """The best step is saved (the last one may have fallen back), and the saved input, fed to
+    the model at its input size, is the class with p >= 0.9."""
+    from torchvision.models import MobileNet_V2_Weights, mobilenet_v2
+
+    result = cli(["explain", "maximize", "-m", "mobilenet_v2", "-w", mnv2_file,
+                  "--target", "Egyptian cat", "-o", tmp_path])  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["steps"] == 200 and 0 < record["best_step"] <= 200
+    trace = np.loadtxt(tmp_path / record["files"]["trajectory"], delimiter=",", skiprows=1)
+    assert trace[record["best_step"], 1] == trace[:, 1].max()
+    model = mobilenet_v2()
+    model.load_state_dict(torch.load(mnv2_file, weights_only=True))
+    release = MobileNet_V2_Weights.IMAGENET1K_V1.transforms()
+    pixels = np.array(Image.open(tmp_path / record["files"]["input"]).convert("RGB"))
+    assert pixels.shape == (224, 224, 3)
+    x = torch.from_numpy(pixels).permute(2, 0, 1).float()[None] / 255
+    x = (x - torch.tensor(release.mean).view(1, 3, 1, 1)) / torch.tensor(release.std).view(
+        1, 3, 1, 1
+    )
+    with torch.no_grad():
+        p = model.eval()(x).softmax(dim=1)[0]
+    assert int(p.argmax()) == 285 and float(p[285]) >= 0.9
+    assert abs(float(p[285]) - record["final_probability"]) < 1e-4  # recorded as saved
+
+
+def test_maximize_one_unit_of_an_intermediate_layer(cli, mnv2_file, tmp_path):
+    args = ["explain", "maximize", "-m", "mobilenet_v2", "-w", mnv2_file, "-o", tmp_path,
+            "--layer", "features.10", "--ascent-steps", "20"]  # fmt: skip
+    result = cli([*args, "--channel", "5"])
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["unit"] == {"layer": "features.10", "channel": 5}
+    assert record["final_score"] > record["initial_score"] + 1.0
+    assert (tmp_path / "explain" / "maximize.features.10.5.input.png").is_file()
+    assert has_title(Image.open(tmp_path / record["files"]["image"]))
+    bad = cli([*args, "--channel", "9999"])
+    assert bad.exit_code == 2 and "features.10 has 64 channels" in bad.stderr
