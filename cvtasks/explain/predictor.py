@@ -272,6 +272,11 @@ class ExplainPredictor(Predictor):
     def tensor_preprocessor(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
         return self.transforms  # torchvision's preset transforms take tensors as well as images
 
+    def decode_min_side(self) -> int | None:
+        """As classify: with --jpeg-draft the model sees what classify's model sees."""
+        resize = getattr(self.transforms, "resize_size", None)
+        return int(resize[0]) if resize else None
+
     def inference_context(self) -> contextlib.AbstractContextManager[object]:
         return torch.enable_grad()
 

@@ -123,8 +123,8 @@ def _decode(p: Path, max_pixels: int, min_side: int | None) -> Image.Image:
         try:
             if min_side and image.format == "JPEG":
                 scale = draft_scale(width, height, min_side)
-                if scale > 1:
-                    image.draft("RGB", (-(-width // scale), -(-height // scale)))
+                if scale > 1:  # Pillow picks the largest scale s with size // request >= s
+                    image.draft("RGB", (width // scale, height // scale))
             image.load()
             upright = _apply_exif_orientation(image)
             rgb = to_rgb(upright)

@@ -85,3 +85,14 @@ def test_explain_and_classify_report_the_same_score(cli, mnv2_file, sized_photos
     target = record["predictions"][0]
     assert target["index"] == int(expected.argmax())
     assert abs(target["score"] - float(expected[target["index"]])) <= 1e-3
+
+
+def test_explain_and_classify_agree_with_jpeg_draft_too(cli, mnv2_file, sized_photos):
+    path = sized_photos["coffee_2000"]
+    common = [path, "-m", "mobilenet_v2", "-w", mnv2_file, "-f", "jsonl", "-q", "--jpeg-draft"]
+    classified = cli(["classify", *common, "--top-k", "1"])
+    explained = cli(["explain", "saliency", *common])
+    assert classified.exit_code == explained.exit_code == 0, explained.stderr
+    a = json.loads(classified.stdout)["predictions"][0]
+    b = json.loads(explained.stdout)["predictions"][0]
+    assert (a["index"], a["score"]) == (b["index"], b["score"])

@@ -172,3 +172,21 @@ def test_draft_keeps_records_in_original_pixels(cli, photos, r18_file, tmp_path)
     assert drafted["predictions"][0]["score"] == pytest.approx(
         exact["predictions"][0]["score"], abs=0.02
     )
+
+
+@pytest.mark.parametrize(
+    ("size", "scale"),
+    [((1000, 665), 2), ((2000, 1330), 4), ((4000, 3000), 8), ((665, 1000), 2), ((511, 400), 1)],
+)
+def test_draft_decoding_uses_the_scale_it_computes(tmp_path, size, scale):
+    """The request meets Pillow's rounded-down ratio: 1000x665 decodes at 1/2 (it used not to
+    scale at all) and 2000x1330 at 1/4 (it used 1/2); never below the model's side."""
+    from cvtasks.io.decode import decode_image, draft_scale
+
+    path = tmp_path / "photo.jpg"
+    Image.new("RGB", size, (120, 80, 40)).save(path, quality=90)
+    assert draft_scale(*size, 256) == scale
+    decoded = decode_image(path, 10**9, 256)
+    assert decoded.size == (-(-size[0] // scale), -(-size[1] // scale))
+    assert min(decoded.size) >= 256
+    assert decoded.info["original_size"] == size
