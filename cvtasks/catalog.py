@@ -121,6 +121,26 @@ def _torchvision_info(model: str, task: str) -> dict[str, Any]:
     return {"name": model, "task": task, "weights": entries}
 
 
+def weights_info(model: str, spec: str, release: str | None = None) -> dict[str, Any]:
+    """What ``-w spec`` is for ``model``: the release found or named, and its preprocessing."""
+    from cvtasks.weights import resolve_weights, transforms_text
+
+    find_task(model)
+    resolved = resolve_weights(model, spec, release)
+    return {
+        "name": model,
+        "weights": resolved.describe(),
+        "kind": resolved.kind,
+        "release": str(resolved.member) if resolved.kind != "run" else None,
+        "release_from": {"hash": "sha256", "option": "--release", "default": "DEFAULT"}.get(
+            resolved.release_from, resolved.kind
+        ),
+        "preprocessing": transforms_text(resolved.transforms()),
+        "summary": resolved.describe_preprocessing(),
+        "categories": len(resolved.categories),
+    }
+
+
 def split_pull_name(text: str) -> tuple[str, str]:
     """``resnet50`` -> (resnet50, DEFAULT); ``resnet50:IMAGENET1K_V1`` -> both parts."""
     model, _, weights = text.partition(":")

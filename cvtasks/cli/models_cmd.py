@@ -72,11 +72,27 @@ def list_cmd(
 
 @models_app.command("info")
 @handle_errors
-def info_cmd(name: Annotated[str, typer.Argument(help="Model name, e.g. resnet50.")]) -> None:
-    """All weights of a model as JSON: URL, cache file, metrics, preprocessing, licence."""
-    from cvtasks.catalog import model_info
+def info_cmd(
+    name: Annotated[str, typer.Argument(help="Model name, e.g. resnet50.")],
+    weights: Annotated[
+        str | None,
+        typer.Option(
+            "--weights",
+            "-w",
+            help="A weights file or run folder: which release it is (by its SHA-256) and the "
+            "preprocessing cvtasks gives it.",
+        ),
+    ] = None,
+    release: Annotated[
+        str | None, typer.Option("--release", help="The release a weights file was made from.")
+    ] = None,
+) -> None:
+    """All weights of a model as JSON: URL, cache file, metrics, preprocessing, licence; with
+    -w FILE, what that file is and the preprocessing it runs with."""
+    from cvtasks.catalog import model_info, weights_info
 
-    print(json.dumps(model_info(name), indent=2, default=str))
+    info = model_info(name) if weights is None else weights_info(name, weights, release)
+    print(json.dumps(info, indent=2, default=str))
 
 
 @models_app.command("pull")

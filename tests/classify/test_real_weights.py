@@ -96,3 +96,18 @@ def test_explain_and_classify_agree_with_jpeg_draft_too(cli, mnv2_file, sized_ph
     a = json.loads(classified.stdout)["predictions"][0]
     b = json.loads(explained.stdout)["predictions"][0]
     assert (a["index"], a["score"]) == (b["index"], b["score"])
+
+
+def test_models_info_says_which_release_a_file_is(cli, mnv2_file):
+    result = cli(["models", "info", "mobilenet_v2", "-w", mnv2_file])
+    assert result.exit_code == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["release"] == "MobileNet_V2_Weights.IMAGENET1K_V1"
+    assert info["release_from"] == "sha256"
+    assert info["preprocessing"].startswith("resize 256 (bilinear), centre crop 224")
+    named = json.loads(
+        cli(
+            ["models", "info", "mobilenet_v2", "-w", mnv2_file, "--release", "IMAGENET1K_V2"]
+        ).stdout
+    )
+    assert (named["release_from"], named["preprocessing"][:10]) == ("--release", "resize 232")
