@@ -123,7 +123,8 @@ def _torchvision_info(model: str, task: str) -> dict[str, Any]:
 
 def weights_info(model: str, spec: str, release: str | None = None) -> dict[str, Any]:
     """What ``-w spec`` is for ``model``: the release found or named, and its preprocessing."""
-    from cvtasks.weights import resolve_weights, transforms_text
+    from cvtasks.releases import transforms_text
+    from cvtasks.weights import resolve_weights
 
     find_task(model)
     resolved = resolve_weights(model, spec, release)

@@ -20,9 +20,12 @@ from cvtasks.explain.config import ExplainConfig
 from cvtasks.explain.features import DatasetPredictor
 from cvtasks.explain.layers import captured, get_layer
 from cvtasks.io.atomic import atomic_write, atomic_write_text, safe_join
+from cvtasks.log import warn
 from cvtasks.render.figure import titled
 from cvtasks.render.palette import instance_colour
 from cvtasks.types import Frame, Result
+
+MIN_TSNE_IMAGES = 10  # below this a t-SNE map is mostly noise (perplexity < 3)
 
 
 @dataclass
@@ -96,6 +99,20 @@ class EmbedPredictor(DatasetPredictor):
         assert out is not None and isinstance(self.cfg, ExplainConfig)
         if len(self.points) < 3:
             return [f"embed: {len(self.points)} image(s) processed; a 2-D map needs at least 3"]
+        count = len(self.points)
+        perplexity: float | None = None
+        if self.cfg.projection == "tsne":
+            perplexity = viz.tsne_perplexity(self.cfg.perplexity, count)
+            if perplexity < self.cfg.perplexity:
+                warn(
+                    f"embed: t-SNE perplexity {self.cfg.perplexity:g} lowered to "
+                    f"{perplexity:.3g} for {count} images (it must stay below a third of them)"
+                )
+            if count < MIN_TSNE_IMAGES:
+                warn(
+                    f"embed: a t-SNE map of {count} images says little (points may coincide); "
+                    f"use {MIN_TSNE_IMAGES} or more, or --projection pca"
+                )
         coords = viz.project(np.stack(self.features), self.cfg.projection, self.cfg.perplexity)
         groups = [p.label if self.cfg.color == "predicted" else p.folder for p in self.points]
         stem = f"explain/embed.{self.cfg.projection}"
@@ -105,24 +122,27 @@ class EmbedPredictor(DatasetPredictor):
         }
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["source", "x", "y", "predicted", "index", "score", "folder"])
+        writer.writerow(["source", "x", "y", "predicted", "index", "score", "folder", "perplexity"])
+        used = "" if perplexity is None else f"{perplexity:.4g}"
         for seen, (x, y), p in zip(self.seen, coords, self.points, strict=True):
-            writer.writerow(
-                [seen.source, f"{x:.4f}", f"{y:.4f}", p.label, p.index, f"{p.score:.6f}", p.folder]
-            )
+            row = [seen.source, f"{x:.4f}", f"{y:.4f}", p.label, p.index, f"{p.score:.6f}"]
+            writer.writerow([*row, p.folder, used])
         atomic_write_text(paths["csv"], buffer.getvalue())
         cfg = self.cfg
         atomic_write(paths["scatter"], lambda tmp: _scatter(coords, groups, cfg, tmp))
         mosaic = titled(
             _mosaic(coords, [self.to_rgb(self.model_input(i)) for i in range(len(self.seen))]),
             f"{self.cfg.projection} of {self.cfg.model} representations ({self.layer}): "
-            f"{len(self.points)} images",
+            f"{len(self.points)} images"
+            + (f", perplexity {perplexity:.3g}" if perplexity is not None else ""),
             "each image in the grid cell nearest its 2-D position: neighbours have similar "
             "representations",
         )
         atomic_write(paths["mosaic"], lambda tmp: Image.fromarray(mosaic).save(tmp, format="PNG"))
         return [
-            f"embed: {len(self.points)} images, {self.cfg.projection} of {self.layer} -> "
+            f"embed: {len(self.points)} images, {self.cfg.projection}"
+            + (f" (perplexity {perplexity:.3g})" if perplexity is not None else "")
+            + f" of {self.layer} -> "
             + ", ".join(str(p) for p in paths.values())
         ]
 

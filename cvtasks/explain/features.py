@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 from torch import nn
 
 from cvtasks.errors import UsageError
@@ -267,7 +267,11 @@ class TopPatchesPredictor(DatasetPredictor):
                     }  # one image at a time
                 rgb = cache[hit.image]
                 box = viz.unit_box(self.field, hit.y, hit.x, rgb.shape[0], rgb.shape[1])
-                tiles.append(_square_tile(rgb[box[1] : box[3], box[0] : box[2]], 72))
+                patch = _square_tile(rgb[box[1] : box[3], box[0] : box[2]], TILE)
+                assert self.field is not None
+                fy, fx = self.field
+                centre = (fx.start + hit.x * fx.jump, fy.start + hit.y * fy.jump)
+                tiles.append(np.concatenate([patch, _where_tile(rgb, box, centre, TILE)], axis=0))
                 labels.append(f"{unit}: {hit.value:.1f}")
                 seen = self.seen[hit.image]
                 crop = crop_box(self.net.transforms, seen.width, seen.height)
@@ -282,7 +286,7 @@ class TopPatchesPredictor(DatasetPredictor):
                         "box_original": input_to_original(box, crop, self.input_size),
                     }
                 )
-            tiles += [np.full((72, 72, 3), 255, np.uint8)] * (
+            tiles += [np.full((TILE + TILE // 2, TILE, 3), 255, np.uint8)] * (
                 self.cfg.k - len(self.collector.ranked(unit))
             )
             labels += [""] * (self.cfg.k - len(self.collector.ranked(unit)))
@@ -291,7 +295,9 @@ class TopPatchesPredictor(DatasetPredictor):
             f"{self.cfg.model} · {self.layer}: the {self.cfg.k} image patches that excite each "
             f"unit most, over {self.collector.images_seen} images",
             "one row per unit (channel), strongest first; label = unit: activation; each patch is "
-            "the unit's receptive field, clipped to the model's input",
+            "the unit's receptive field, clipped to the model's input; below it, where it lies in "
+            "that input (red box; the dot is the unit's centre): units whose best patches all "
+            "sit at one border show the network's border effect, not a concept",
         )
         stem = f"explain/top-patches.{self.layer}"
         png, data = safe_join(out, stem + ".png"), safe_join(out, stem + ".json")
@@ -308,6 +314,35 @@ class TopPatchesPredictor(DatasetPredictor):
         }
         atomic_write_text(data, json.dumps(payload, indent=2))
         return [f"top-patches: {len(units)} units x {self.cfg.k} patches -> {png} and {data}"]
+
+
+TILE = 96  # px per patch in the top-patches grid
+
+
+def _where_tile(
+    rgb: np.ndarray, box: Sequence[int], centre: tuple[float, float], size: int
+) -> np.ndarray:
+    """A ``size`` x ``size/2`` strip: the model input shrunk, the patch's box drawn in red and
+    the unit's centre as a red dot (late layers see the whole input: the dot still tells)."""
+    height = size // 2
+    scale = (height - 4) / max(rgb.shape[:2])
+    thumb = Image.fromarray(rgb).resize(
+        (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale))),
+        Image.Resampling.BILINEAR,
+    )
+    strip = Image.new("RGB", (size, height), "white")
+    left, top = (size - thumb.width) // 2, 2
+    strip.paste(thumb, (left, top))
+    x1, y1, x2, y2 = (round(v * scale) for v in box)
+    draw = ImageDraw.Draw(strip)
+    draw.rectangle(
+        (left + x1, top + y1, left + max(x1, x2 - 1), top + max(y1, y2 - 1)), outline=(230, 0, 0)
+    )
+    cx, cy = left + centre[0] * scale, top + centre[1] * scale
+    draw.ellipse(
+        (cx - 2.5, cy - 2.5, cx + 2.5, cy + 2.5), fill=(230, 0, 0), outline=(255, 255, 255)
+    )
+    return np.asarray(strip)
 
 
 def _square_tile(patch: np.ndarray, size: int) -> np.ndarray:

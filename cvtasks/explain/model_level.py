@@ -75,6 +75,14 @@ def filters_record(cfg: ExplainConfig, net: Classifier, out: Path) -> dict[str, 
         subtitle = (
             "RGB filters as colour tiles, each stretched from its lowest to its highest weight"
         )
+    elif grid.mode == "kernels":
+        shown = min(out_c, cfg.max_maps)
+        what = f"{shown}" if shown == out_c else f"first {shown}"
+        kind = "depthwise (groups = channels)" if getattr(module, "groups", 1) > 1 else "1-input"
+        subtitle = (
+            f"a {kind} convolution: one {kh}x{kw} kernel per channel, numbered; grey levels "
+            "scaled per kernel"
+        )
     else:
         what = f"first {grid.rows}"
         subtitle = (

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image
@@ -38,10 +39,28 @@ from cvtasks.explain.methods import (
 )
 from cvtasks.log import warn
 from cvtasks.render.figure import beside, colour_bar
-from cvtasks.render.heatmap import colorize, normalise, overlay, panel, place_in_image
+from cvtasks.render.heatmap import (
+    colorize,
+    normalise,
+    overlay,
+    panel,
+    panel_text_size,
+    place_in_image,
+)
 from cvtasks.speed import forward_copy
 from cvtasks.tasks.base import Predictor
 from cvtasks.types import Artifact, Frame, Result
+
+MAX_PANE = 440  # px: the longer side of each of the three panes of a panel
+
+
+def _top_value(heat: np.ndarray) -> float:
+    """The value that :func:`normalise` maps to 1 (its 99.5th percentile, else its maximum)."""
+    finite = heat[np.isfinite(heat)]
+    top = float(np.percentile(finite, 99.5)) if finite.size else 0.0
+    if top <= 0:
+        top = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    return top
 
 
 def _tick_texts(low: float, high: float) -> tuple[str, str]:
@@ -148,44 +167,56 @@ class ExplainResult:
         return overlay(image, self.heat_on_image(self.targets[0]), self.colormap, self.alpha)
 
     def render_panel(self, target: TargetExplanation) -> np.ndarray:
+        """original | map | overlay with a colour bar per map, at most ``MAX_PANE`` px a pane
+        (a 2000-px photo gives a ~1600-px panel; the .npy keeps full resolution)."""
         height, width = self.image.shape[:2]
-        heat = self.heat_on_image(target)
+        scale = min(1.0, MAX_PANE / max(width, height))
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        image = (
+            self.image
+            if scale == 1.0
+            else np.asarray(cv2.resize(self.image, size, interpolation=cv2.INTER_AREA))
+        )
+        box = tuple(round(v * scale) for v in self.box)
+        heat = place_in_image(normalise(target.attribution.heat), box, *size)
         extra = target.attribution.extra
+        ramp = colorize(np.linspace(0, 1, 256)[None], self.colormap)[0]
         if "probability_map" in extra:
             probs = extra["probability_map"]
             low, high = float(probs.min()), float(probs.max())
             scaled = (probs - low) / (high - low) if high > low else np.zeros_like(probs)
-            middle_map = place_in_image(scaled, self.box, width, height, nearest=True)
-            captions = ("original", f"P({target.label}) with the patch there", "probability drop")
+            middle_map = place_in_image(scaled, box, *size, nearest=True)
+            captions = ("original", f"middle: P({target.label}) with the patch there",
+                        "right: probability drop")  # fmt: skip
             title = (
                 f"occlusion ({extra['window']} px patch): {target.label} {target.score:.3f}, "
                 f"lowest {extra['min_score']:.3f}"
             )
-            bar_label = f"P({target.label})"
             low_text, high_text = _tick_texts(low, high)
-            ticks = [(1.0, high_text), (0.0, low_text)]
+            drop_top = _top_value(target.attribution.heat)
+            bars = [
+                (f"middle: P({target.label})", [(1.0, high_text), (0.0, low_text)]),
+                ("right: drop in P", [(1.0, f"{drop_top:.3g}"), (0.0, "0")]),
+            ]
         else:
             middle_map = heat
             captions = ("original", "heatmap", "overlay")
             title = f"{self.method}: {target.label} {target.score:.3f}"
             if self.layer:
-                title += f" (layer {self.layer})"
-            bar_label = "importance"
-            ticks = [(1.0, "high (99.5th pct)"), (0.5, "half"), (0.0, "none")]
+                title += f" · layer {self.layer}"
+            bars = [("importance", [(1.0, "high (99.5th pct)"), (0.5, "half"), (0.0, "none")])]
         if target.sanity is not None:
             title += target.sanity.caption()
         middle = colorize(np.nan_to_num(np.clip(middle_map, 0, 1)), self.colormap)
         middle[~np.isfinite(middle_map)] = (middle[~np.isfinite(middle_map)] * 0.3).astype(np.uint8)
         figure = panel(
-            self.image,
-            middle,
-            overlay(self.image, heat, self.colormap, self.alpha),
-            title,
-            self.box,
-            captions,
+            image, middle, overlay(image, heat, self.colormap, self.alpha), title, box, captions
         )
-        ramp = colorize(np.linspace(0, 1, 256)[None], self.colormap)[0]
-        return beside(figure, colour_bar(figure.shape[0], ramp, ticks, bar_label))
+        text = panel_text_size(*size)
+        for label, ticks in bars:
+            bar = colour_bar(figure.shape[0], ramp, ticks, label, text_size=text)
+            figure = beside(figure, bar)
+        return figure
 
     def artifacts(self) -> list[Artifact]:
         """Per explained target, numbered by its rank among the explained targets (1 = the

@@ -81,7 +81,8 @@ class FilterGrid:
     weights: np.ndarray  # out x in x k x k
     rows: int
     columns: int
-    mode: str  # "rgb" (one colour tile per filter) or "channels" (a grey tile per input channel)
+    mode: str  # "rgb" (a colour tile per filter), "kernels" (a grey tile per filter with one
+    # input channel: depthwise layers) or "channels" (a grey tile per filter and input channel)
 
 
 def filter_grid(
@@ -99,6 +100,16 @@ def filter_grid(
         columns = int(np.ceil(np.sqrt(count)))
         image = tile_grid(tiles, columns, scale=scale)
         return FilterGrid(image, weights, -(-count // columns), columns, "rgb")
+    if in_channels == 1:  # depthwise (groups = channels): one 2-D kernel per channel, all shown
+        count = min(out_channels, max_filters)
+        tiles = [
+            np.repeat((_unit(w[0]) * 255).astype(np.uint8)[..., None], 3, axis=2)
+            for w in weights[:count]
+        ]
+        columns = int(np.ceil(np.sqrt(count)))
+        labels = [str(i) for i in range(count)]
+        image = tile_grid(tiles, columns, labels=labels, scale=max(scale, 3))
+        return FilterGrid(image, weights, -(-count // columns), columns, "kernels")
     rows, columns = min(out_channels, max_filters, 16), min(in_channels, max_channels)
     tiles = []
     for w in weights[:rows]:
@@ -215,6 +226,11 @@ class TopPatchCollector:
 # --------------------------------------------------------------------------- embeddings
 
 
+def tsne_perplexity(asked: float, count: int) -> float:
+    """The perplexity t-SNE can use on ``count`` points: at most (count - 1) / 3."""
+    return min(asked, (count - 1) / 3)
+
+
 def project(
     features: np.ndarray, method: str, perplexity: float = 30.0, seed: int = 0
 ) -> np.ndarray:
@@ -229,7 +245,7 @@ def project(
     from sklearn.manifold import TSNE
 
     tsne = TSNE(
-        n_components=2, perplexity=min(perplexity, (count - 1) / 3), init="pca", random_state=seed
+        n_components=2, perplexity=tsne_perplexity(perplexity, count), init="pca", random_state=seed
     )
     return np.asarray(tsne.fit_transform(centred), dtype=np.float32)
 

@@ -10,6 +10,7 @@ from PIL import Image, ImageDraw
 from cvtasks.render.draw import font
 
 INK, GREY, PAPER = (0, 0, 0), (90, 90, 90), (255, 255, 255)
+MIN_FIGURE_WIDTH = 520  # narrower pictures are centred on a band this wide, so titles fit
 
 
 def _wrap(text: str, face: object, width: int, draw: ImageDraw.ImageDraw) -> list[str]:
@@ -30,8 +31,14 @@ def _wrap(text: str, face: object, width: int, draw: ImageDraw.ImageDraw) -> lis
 
 def titled(image: np.ndarray, title: str, subtitle: str = "") -> np.ndarray:
     """``image`` under a white band with ``title`` (and a grey ``subtitle``), wrapped to fit;
-    the text size follows the figure's width (at least 14 px)."""
+    the text size follows the figure's width (at least 14 px). A picture narrower than
+    ``MIN_FIGURE_WIDTH`` is centred on a white canvas that wide, so that titles stay readable."""
     height, width = image.shape[:2]
+    if width < MIN_FIGURE_WIDTH:
+        wide = np.full((height, MIN_FIGURE_WIDTH, 3), 255, np.uint8)
+        left = (MIN_FIGURE_WIDTH - width) // 2
+        wide[:, left : left + width] = image[..., :3]
+        image, width = wide, MIN_FIGURE_WIDTH
     size = max(14, min(28, width // 45))
     face, small = font(size), font(max(12, size * 4 // 5))
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
@@ -57,10 +64,11 @@ def colour_bar(
     ticks: Sequence[tuple[float, str]],
     label: str = "",
     width: int | None = None,
+    text_size: int | None = None,
 ) -> np.ndarray:
     """A vertical colour bar ``height`` px tall for the 256 RGB ``colours`` of a colour map
     (value 1 at the top), ``ticks`` as (position 0-1, text), and an optional ``label``."""
-    size = max(12, min(22, height // 30))
+    size = text_size or max(12, min(22, height // 30))
     face = font(size)
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     bar_w = max(12, size)

@@ -67,7 +67,7 @@ def panel(
 ) -> np.ndarray:
     """original | map | overlay side by side under a title; ``box`` (the model's view) is drawn."""
     height, width = image.shape[:2]
-    size = text_size_for(width, height)
+    size = panel_text_size(width, height)
     face = font(size)
     gap = max(4, width // 100)
     title_h = 2 * size + 3 * gap
@@ -90,6 +90,12 @@ def panel(
                 width=line,
             )
     return np.asarray(canvas)
+
+
+def panel_text_size(width: int, height: int) -> int:
+    """Text size of a three-pane panel of ``width`` x ``height`` panes: it grows with the whole
+    panel's width, so a wide panel fitted to a screen stays readable."""
+    return max(text_size_for(width, height), round(3 * width / 85))
 
 
 def fit_text(draw: ImageDraw.ImageDraw, text: str, face: object, width: int) -> str:

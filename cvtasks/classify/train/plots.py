@@ -67,18 +67,19 @@ def curves_png(history: Sequence[dict[str, Any]], path: Path, title: str) -> Non
     values = [h[k] for h in history for k in ("train_loss", "val_loss") if h[k] > 0]
     if values and max(values) / min(values) > 20:  # an early spike would flatten the rest
         loss.set_yscale("log")
-    loss.legend()
     accuracy.plot(epochs, [h["train_top1"] for h in history], "o-", label="train")
     accuracy.plot(epochs, [h["val_top1"] for h in history], "o-", label="validation")
     accuracy.set_xlabel("epoch")
     accuracy.set_ylabel("top-1 accuracy")
     accuracy.set_ylim(0, 1.02)
-    accuracy.legend()
     for axes in (loss, accuracy):
         axes.grid(alpha=0.3)
         axes.set_xticks(epochs if len(epochs) <= 20 else epochs[:: max(1, len(epochs) // 10)])
     figure.suptitle(title, fontsize=11)
-    figure.tight_layout()
+    # One legend below both plots: inside the axes it hid the lines at top-1 = 1.0.
+    handles, labels = accuracy.get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=2, frameon=False)
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
     _save(figure, path)
 
 

@@ -44,25 +44,35 @@ def pieces(tmp_path_factory) -> Path:
     return root
 
 
-def _train(cli, data: Path, weights: str, out: Path) -> dict:
-    result = cli(["train", data, *RECIPE, "-w", weights, "-o", out])
+def _train(data: Path, weights: str, out: Path) -> dict:
+    from typer.testing import CliRunner
+
+    from cvtasks.cli.app import app
+
+    result = CliRunner().invoke(
+        app, [str(a) for a in ["train", data, *RECIPE, "-w", weights, "-o", out]]
+    )
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)
 
 
-def test_starting_from_the_release_beats_random_init(cli, pieces, mnv2_file, tmp_path):
-    real = _train(cli, pieces, str(mnv2_file), tmp_path / "real")
-    scratch = _train(cli, pieces, "none", tmp_path / "scratch")
-    print("transfer: release", real["best"], "scratch", scratch["best"])
+@pytest.fixture(scope="module")
+def from_release(pieces, mnv2_file, tmp_path_factory) -> tuple[Path, dict]:
+    folder = tmp_path_factory.mktemp("runs") / "release"
+    return folder, _train(pieces, str(mnv2_file), folder)
+
+
+def test_starting_from_the_release_beats_random_init(pieces, from_release, tmp_path):
+    real = from_release[1]
+    scratch = _train(pieces, "none", tmp_path / "scratch")
     assert real["best"]["val_top1"] >= 0.9, real
     assert real["best"]["val_top1"] >= scratch["best"]["val_top1"] + 0.25, (real, scratch)
 
 
-def test_validation_scores_are_classify_scores(cli, pieces, mnv2_file, tmp_path):
-    """The run's last validation loss, recomputed from `classify -w RUN` probabilities of the
+def test_validation_scores_are_classify_scores(cli, from_release):
+    """The best epoch's validation loss, recomputed from `classify -w RUN` probabilities of the
     validation images (two classes, so the top-2 is the whole distribution)."""
-    folder = tmp_path / "run"
-    summary = _train(cli, pieces, str(mnv2_file), folder)
+    folder, summary = from_release
     split = json.loads((folder / "split.json").read_text())
     metrics = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     best = max(metrics, key=lambda m: (m["val_top1"], -m["val_loss"]))
