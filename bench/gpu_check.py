@@ -8,7 +8,7 @@
    on the device with Pillow.
 4. The CLI itself with --device cuda --precision fp16.
 
-Writes $OUT/gpu_check.json (or ./gpu_check.json) and prints it. `--cpu`: a small dry run of
+Writes $OUT/gpu_check.json (default bench/results/, which git ignores) and prints it. `--cpu`: a small dry run of
 the throughput and agreement steps on this CPU, to check the script without a GPU.
 """
 
@@ -36,7 +36,7 @@ from cvtasks.api import predict  # noqa: E402
 from cvtasks.runner import load_predictor  # noqa: E402
 from cvtasks.tasks.registry import get_task  # noqa: E402
 
-OUT = Path(os.environ.get("OUT", "."))
+OUT = Path(os.environ.get("OUT", str(Path(__file__).resolve().parent / "results")))
 # `python -m bench.gpu_check --cpu` runs the same script on this CPU (small, to check it)
 DEVICE = "cpu" if "--cpu" in sys.argv else "cuda"
 WORKERS = 2 if DEVICE == "cpu" else 12
@@ -338,6 +338,7 @@ def main() -> None:
             report[name] = {"error": f"{type(exc).__name__}: {exc}"}
         print(f"{name}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
     text = json.dumps(report, indent=2)
+    OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "gpu_check.json").write_text(text)
     print(text)
 

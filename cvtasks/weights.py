@@ -35,7 +35,7 @@ from cvtasks.run_spec import RUN_BEST, is_run_folder, read_run
 OFFLINE_ENV = "CVTASKS_OFFLINE"
 DOWNLOAD_TIMEOUT_S = 20.0
 _HASH_IN_NAME = HASH_IN_NAME
-_FILE_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt")
+_FILE_SUFFIXES = (".pth", ".pt", ".pkl", ".bin", ".safetensors", ".ckpt")
 _NONE_SPECS = {"none", "null", "random"}
 
 

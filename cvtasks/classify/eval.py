@@ -149,7 +149,8 @@ def table_report(result: dict[str, Any]) -> str:
     console = Console(file=buffer, width=120, force_terminal=False)
     console.print(
         f"{result['model']} ({result['weights']}): {result['n']} images, top-1 "
-        f"{result['top1']:.4f}, top-5 {result['top5']:.4f}",
+        f"{result['top1']:.4f}"
+        + (f", top-5 {result['top5']:.4f}" if result.get("top5") is not None else ""),
         highlight=False,
     )
     per_class = Table(title="per class", title_justify="left")

@@ -57,7 +57,7 @@ def report(
     return {
         "n": len(truth),
         "top1": round(top_k_accuracy(truth, ranked, 1), 6),
-        "top5": round(top_k_accuracy(truth, ranked, 5), 6),
+        "top5": round(top_k_accuracy(truth, ranked, 5), 6) if len(classes) > 5 else None,
         "classes": [
             {
                 "label": m.label,

@@ -27,7 +27,7 @@ from cvtasks.errors import UsageError
 from cvtasks.io.atomic import atomic_write_text
 from cvtasks.log import warn
 from cvtasks.render.draw import draw_boxes
-from cvtasks.render.palette import instance_colour
+from cvtasks.render.palette import class_colour
 from cvtasks.tasks.base import Predictor, class_names
 from cvtasks.types import Artifact, Frame, Result
 from cvtasks.weights import (
@@ -103,10 +103,9 @@ def draw_detections(
     colours: Sequence[tuple[int, int, int]] | None = None,
     tags: Sequence[str] | None = None,
 ) -> np.ndarray:
-    """Boxes with ``label score`` tags (or ``tags``), lowest score drawn first. Each object has
-    its own colour (``colours``, by default the palette in rank order), so two objects of one
-    class are told apart and the tag names the class."""
-    colours = list(colours) if colours is not None else detection_colours(len(predictions))
+    """Boxes with ``label score`` tags (or ``tags``), lowest score drawn first, in the stable
+    colour of their class (``colours`` overrides: tracking colours by track id)."""
+    colours = list(colours) if colours is not None else detection_colours(predictions)
     tags = list(tags) if tags is not None else [f"{p.label} {p.score:.2f}" for p in predictions]
     order = sorted(range(len(predictions)), key=lambda i: predictions[i].score)
     return draw_boxes(
@@ -117,9 +116,10 @@ def draw_detections(
     )
 
 
-def detection_colours(count: int) -> list[tuple[int, int, int]]:
-    """One colour per object, in rank order (the best object gets the first colour)."""
-    return [instance_colour(i) for i in range(count)]
+def detection_colours(predictions: Sequence[Detection]) -> list[tuple[int, int, int]]:
+    """The colour of each object's class: the same class has the same colour in every image
+    and every command (the legend of semantic masks uses the same palette)."""
+    return [class_colour(p.index) for p in predictions]
 
 
 def yolo_lines(

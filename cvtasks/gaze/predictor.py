@@ -11,7 +11,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from cvtasks.detect.predictor import run_grouped
-from cvtasks.errors import WeightsUnavailableError
+from cvtasks.errors import UsageError, WeightsUnavailableError
 from cvtasks.gaze.config import L2CS_CHECKPOINTS, GazeConfig
 from cvtasks.gaze.faces import Face, face_from_keypoints, read_faces
 from cvtasks.gaze.model import build_l2cs, decode, face_tensor, gaze_vector
@@ -119,7 +119,7 @@ class GazePredictor(Predictor):
 
         path = Path(spec).expanduser()
         if not path.is_file():
-            raise WeightsUnavailableError(f"gaze weights file not found: {path}")
+            raise UsageError(f"weights file not found: {path}")
         self.net, self.bins = build_l2cs(load_state_dict(path), str(path))
         self.net.to(device)
         self.faces_file = read_faces(cfg.faces) if cfg.faces else None

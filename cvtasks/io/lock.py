@@ -37,6 +37,11 @@ def _open(out: Path) -> IO[str]:
         out.mkdir(parents=True, exist_ok=True)
         return (out / LOCK_FILE).open("a+", encoding="utf-8")
     except OSError as exc:
+        blocker = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            raise OutputError(
+                f"cannot create the output folder {out}: {blocker} is a file, not a folder"
+            ) from None
         raise OutputError(
             f"cannot lock the output folder {out}: {exc.strerror or exc} (is it read-only?)"
         ) from None

@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 from cvtasks.render.draw import font
 
 INK, GREY, PAPER = (0, 0, 0), (90, 90, 90), (255, 255, 255)
-MIN_FIGURE_WIDTH = 520  # narrower pictures are centred on a band this wide, so titles fit
+MIN_FIGURE_WIDTH = 440  # narrower pictures are centred on a band this wide, so titles fit
 
 
 def _wrap(text: str, face: object, width: int, draw: ImageDraw.ImageDraw) -> list[str]:

@@ -290,7 +290,7 @@ class InstanceResult(DetectResult):
     alpha: float = 0.5
 
     def annotate(self, image: np.ndarray) -> np.ndarray:
-        colours = detection_colours(len(self.predictions))  # the mask's colour is its box's
+        colours = detection_colours(self.predictions)  # the mask's colour is its box's: its class
         order = sorted(range(len(self.predictions)), key=lambda i: self.predictions[i].score)
         masks, fills = [], []
         for i in order:

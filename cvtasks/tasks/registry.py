@@ -52,6 +52,7 @@ TASKS: dict[str, TaskSpec] = {
             config="cvtasks.gaze.config:GazeConfig",
             predictor="cvtasks.gaze.predictor:GazePredictor",
             models="cvtasks.gaze.models:gaze_models",
+            catalog="cvtasks.gaze.catalog:GAZE_CATALOG",
             stage="cvtasks.gaze.stage:make_face_track_stage",
         ),
         TaskSpec(

@@ -38,8 +38,18 @@ def _points(values: Sequence[float]) -> list[Point]:
     return [(values[i], values[i + 1]) for i in range(0, len(values), 2)]
 
 
-def _fractions(values: Sequence[float]) -> bool:
-    return all(0.0 <= v <= 1.0 for v in values)
+def _fractions(values: Sequence[float], what: str = "", spec: str = "") -> bool:
+    """Whether coordinates are fractions of the frame (all within [0, 1]) or pixels (whole
+    numbers, not negative); anything else, such as 0,0.6,1,1.5, is refused (exit 2)."""
+    if all(0.0 <= v <= 1.0 for v in values):
+        return True
+    if all(float(v).is_integer() and v >= 0 for v in values):
+        return False
+    bad = next(v for v in values if not 0.0 <= v <= 1.0)
+    raise UsageError(
+        f"{what} {spec!r}: {bad:g} is outside the frame: coordinates are either fractions of "
+        "the frame's width and height, all within [0, 1], or pixels, whole numbers >= 0"
+    )
 
 
 def _scaled(points: Sequence[Point], fractional: bool, width: int, height: int) -> list[Point]:
@@ -106,7 +116,7 @@ def parse_line(spec: str) -> LineSpec:
     a, b = _points(values)
     if a == b:
         raise UsageError(f"--line {spec!r}: its two points are the same")
-    return LineSpec(name, (a, b), _fractions(values))
+    return LineSpec(name, (a, b), _fractions(values, "--line", spec))
 
 
 def parse_zone(spec: str) -> ZoneSpec:
@@ -132,7 +142,7 @@ def parse_zone(spec: str) -> ZoneSpec:
                 )
     if abs(polygon_area(points)) < 1e-12:
         raise UsageError(f"--zone {spec!r}: the polygon has no area")
-    return ZoneSpec(name, tuple(points), _fractions(values))
+    return ZoneSpec(name, tuple(points), _fractions(values, "--zone", spec))
 
 
 def polygon_area(points: Sequence[Point]) -> float:

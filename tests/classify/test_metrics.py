@@ -78,3 +78,10 @@ def test_default_bona_fide_class():
     assert default_positive(["fake", "real"]) == 1
     assert default_positive(["attack", "live"]) == 1
     assert default_positive(["cats", "dogs"]) == 0
+
+
+def test_no_top5_with_five_classes_or_fewer():
+    two = report(
+        [0, 1, 1], [[(0, 0.9), (1, 0.1)], [(0, 0.6), (1, 0.4)], [(1, 0.8), (0, 0.2)]], ["a", "b"]
+    )
+    assert two["top5"] is None and two["top1"] == pytest.approx(2 / 3, abs=1e-6)

@@ -327,3 +327,18 @@ def test_reduced_scale_decoding_maps_boxes_back_exactly(
             points = list(record["predictions"][0]["keypoints"].values())
             want = [v for k in range(17) for v in (0.05 * k * 2400, 0.05 * k * 1600)]
             assert [v for p in points for v in p[:2]] == pytest.approx(want, abs=0.05)
+
+
+def test_boxes_take_the_colour_of_their_class():
+    from cvtasks.detect.predictor import Detection, draw_detections
+    from cvtasks.render.palette import class_colour
+
+    image = np.full((200, 300, 3), 255, np.uint8)
+    objects = [
+        Detection("person", 1, 0.9, [10, 10, 90, 190]),
+        Detection("person", 1, 0.8, [110, 10, 190, 190]),
+        Detection("car", 3, 0.7, [210, 10, 290, 190]),
+    ]
+    drawn = draw_detections(image, objects)
+    left_edges = [tuple(int(v) for v in drawn[150, x]) for x in (10, 110, 210)]
+    assert left_edges == [class_colour(1), class_colour(1), class_colour(3)]

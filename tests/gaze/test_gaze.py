@@ -247,3 +247,22 @@ def test_faces_keep_their_track_id_over_a_video(cli, tmp_path):
     assert result.exit_code == 0, result.stderr
     ids = [r["predictions"][0]["track_id"] for r in jsonl(result.stdout)]
     assert ids == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("spec", ["L2CSNet_gaze360.pkl", "./L2CSNet_gaze360.pkl"])
+def test_a_missing_weights_file_is_one_usage_error_everywhere(cli, photos, spec):
+    gaze = cli(["gaze", photos["astronaut"], "-w", spec])
+    classify = cli(["classify", photos["astronaut"], "-m", "resnet18", "-w", "missing.pth"])
+    assert gaze.exit_code == classify.exit_code == 2
+    assert "weights file not found: L2CSNet_gaze360.pkl" in gaze.stderr
+    assert "weights file not found: missing.pth" in classify.stderr
+
+
+def test_models_knows_the_gaze_model(cli):
+    listed = cli(["models", "list", "--task", "gaze", "-f", "jsonl"])
+    assert listed.exit_code == 0, listed.stderr
+    assert [json.loads(line)["name"] for line in listed.stdout.splitlines()] == ["l2cs"]
+    info = cli(["models", "info", "l2cs"])
+    assert info.exit_code == 0 and json.loads(info.stdout)["task"] == "gaze"
+    pulled = cli(["models", "pull", "l2cs"])
+    assert pulled.exit_code == 3 and "pass it with -w FILE" in pulled.stderr

@@ -162,3 +162,12 @@ def test_lock_is_released_after_a_run(cli, tmp_path, photos, r18_file):
     assert cli(args).exit_code == 0
     assert cli([*args, "--resume"]).exit_code == 0  # the same process can take it again
     assert (out / LOCK_FILE).read_text().strip() == str(os.getpid())
+
+
+def test_a_file_in_the_way_of_out_is_named(cli, tmp_path, photos, r18_file):
+    blocker = tmp_path / "afile.txt"
+    blocker.write_text("not a folder")
+    result = cli(["classify", photos["chelsea"], "-m", "resnet18", "-w", r18_file,
+                  "-o", blocker / "sub"])  # fmt: skip
+    assert result.exit_code == 4
+    assert f"{blocker} is a file, not a folder" in result.stderr

@@ -44,6 +44,9 @@ def test_fractions_resolve_against_the_frame_size():
         (parse_line, "door", "expected NAME=x1,y1"),
         (parse_line, "door=1,2,1,2", "two points are the same"),
         (parse_line, "door=a,b,c,d", "must be numbers"),
+        (parse_line, "gate=0,0.6,1,1.5", "1.5 is outside the frame"),  # not a 1-px line
+        (parse_line, "gate=-10,5,100,5", "-10 is outside the frame"),
+        (parse_zone, "z=0,0,0.5,0,0.5,1.2", "1.2 is outside the frame"),
         (parse_zone, "z=0,0,10,0", "at least 3 points"),
         (parse_zone, "z=0,0,10,0,10", "at least 3 points"),
         (parse_zone, "bow=0,0,10,10,10,0,0,10", "intersects itself (edges 1 and 3)"),
@@ -73,3 +76,8 @@ def test_anchor_points():
     assert anchor_point([10, 20, 30, 60], "bottom-center") == (20, 60)
     assert anchor_point([10, 20, 30, 60], "center") == (20, 40)
     assert anchor_point([10, 20, 30, 60], "top-center") == (20, 20)
+
+
+def test_whole_numbers_beyond_one_are_pixels():
+    assert parse_line("door=0,100,640,100").fractional is False
+    assert parse_line("door=0,0.5,1,0.5").fractional is True

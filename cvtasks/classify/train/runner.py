@@ -38,7 +38,7 @@ def run_train(spec: TaskSpec, cfg: TrainConfig, *, stdin: TextIO | None = None, 
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"--out {folder} exists and is not a folder")
     data = load_labelled_set(cfg.inputs[0], cfg.val_split, cfg.seed, cfg.labels)
-    console = Console(file=sys.stderr)
+    console = Console(file=sys.stderr, soft_wrap=not sys.stderr.isatty())  # greppable in logs
     with out_lock(folder, wait=cfg.wait_lock):
         failed = _train(cfg, data, folder, console)
     summary = RunStats(processed=len(data.train) + len(data.val) - failed, failed=failed)
