@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 EXIT_OK = 0
 EXIT_ITEM_FAILURES = 1
 EXIT_USAGE = 2
@@ -49,3 +51,11 @@ class ItemError(Exception):
 
 class ClusterError(UsageError):
     """``--engine ray``: the cluster cannot be reached, or it failed the run (exit 2)."""
+
+
+def listed(items: Iterable[object], first: int = 8) -> str:
+    """``a, b, c`` for messages, capped: the first few, then ``… and N more``."""
+    values = [str(item) for item in items]
+    if len(values) <= first:
+        return ", ".join(values)
+    return ", ".join(values[:first]) + f" … and {len(values) - first} more"

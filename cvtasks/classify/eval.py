@@ -14,7 +14,7 @@ from typing import Any, TextIO
 from cvtasks.classify import metrics
 from cvtasks.classify.config import EvalConfig
 from cvtasks.classify.train.data import eval_samples
-from cvtasks.errors import UsageError
+from cvtasks.errors import UsageError, listed
 from cvtasks.io.atomic import atomic_write_text
 from cvtasks.io.sources import InputItem
 from cvtasks.stages import Stage
@@ -59,8 +59,8 @@ class EvalStage(Stage):
         unknown = sorted(set(self.truth_names.values()) - set(index))
         if unknown:
             raise UsageError(
-                f"{self.cfg.inputs[0]} has classes the model does not know: {', '.join(unknown)} "
-                f"(the model's classes: {', '.join(self.classes)})"
+                f"{self.cfg.inputs[0]} has classes the model does not know: {listed(unknown)} "
+                f"(the model's classes: {listed(self.classes)})"
             )
         for frame, outcome in pairs:
             if not isinstance(outcome, Failure):
@@ -98,9 +98,7 @@ class EvalStage(Stage):
         if self.cfg.positive is None:
             return metrics.default_positive(classes)
         if self.cfg.positive not in classes:
-            raise UsageError(
-                f"--positive {self.cfg.positive!r} is not a class ({', '.join(classes)})"
-            )
+            raise UsageError(f"--positive {self.cfg.positive!r} is not a class ({listed(classes)})")
         return classes.index(self.cfg.positive)
 
     def _write_files(self, result: dict[str, Any], classes: list[str]) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import logging
 import os
 import pickle
 import socket
@@ -31,7 +30,8 @@ import numpy as np
 
 from cvtasks.config import InferenceConfig
 from cvtasks.engine import RunStats, StageTimes
-from cvtasks.engines.cluster import check_items, check_reachable, cluster_address
+from cvtasks.engines.cluster import check_items
+from cvtasks.engines.ray_connect import connect
 from cvtasks.engines.shipping import (
     SHIPPED_KEYS,
     FrameKey,
@@ -319,47 +319,3 @@ def _root_cause(exc: BaseException) -> BaseException:
             break
         current = inner
     return current
-
-
-# --------------------------------------------------------------------------- connecting
-
-
-def connect(cfg: InferenceConfig) -> bool:
-    """Join the cluster at ``--ray-address`` (or ``$RAY_ADDRESS``), or start a local instance;
-    True when this call started Ray (and the run must stop it)."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    address = cluster_address(cfg)
-    if address and address != "auto":
-        check_reachable(address)
-    quiet_ray_logs()
-    options: dict[str, Any] = {
-        "logging_level": logging.ERROR,
-        "include_dashboard": False,
-        "configure_logging": True,
-        "log_to_driver": False,  # the actors' messages come back with their results
-    }
-    try:
-        if address:
-            ray.init(address=address, **options)
-        else:
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-            ray.init(address="local", num_cpus=cores, **options)
-    except ConnectionError as exc:
-        raise ClusterError(f"cannot join the Ray cluster at {address}: {exc}") from None
-    return True
-
-
-def quiet_ray_logs() -> None:
-    """Ray's console logging off: failures reach stderr once, as our own one-line errors
-    (Ray Data's full log stays in the session folder, ray-data.log)."""
-    import ray.data  # configures the ray.data loggers on import
-
-    for name in ("ray", "ray.data"):
-        for handler in logging.getLogger(name).handlers:
-            if not isinstance(handler, logging.FileHandler):
-                handler.setLevel(logging.CRITICAL)
-    logging.getLogger("ray").setLevel(logging.ERROR)
-    del ray

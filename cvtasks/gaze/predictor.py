@@ -15,6 +15,7 @@ from cvtasks.errors import UsageError, WeightsUnavailableError
 from cvtasks.gaze.config import L2CS_CHECKPOINTS, GazeConfig
 from cvtasks.gaze.faces import Face, face_from_keypoints, read_faces
 from cvtasks.gaze.model import build_l2cs, decode, face_tensor, gaze_vector
+from cvtasks.log import warn
 from cvtasks.render.draw import draw_boxes, line_width_for
 from cvtasks.render.palette import instance_colour
 from cvtasks.tasks.base import Predictor
@@ -123,6 +124,7 @@ class GazePredictor(Predictor):
         self.net, self.bins = build_l2cs(load_state_dict(path), str(path))
         self.net.to(device)
         self.faces_file = read_faces(cfg.faces) if cfg.faces else None
+        self.unlisted: set[str] = set()  # inputs the faces file has no entry for (warned)
         self.detector: Any = None
         self.transforms: Any = _size_only
         if self.faces_file is None:
@@ -161,7 +163,16 @@ class GazePredictor(Predictor):
             if found is None:
                 from pathlib import Path
 
-                found = self.faces_file.get((Path(frame.source).name, frame.index), [])
+                found = self.faces_file.get((Path(frame.source).name, frame.index))
+            if found is None:
+                found = []
+                if frame.source not in self.unlisted:  # once per input, not per frame
+                    self.unlisted.add(frame.source)
+                    where = "" if frame.index is None else f" (frame {frame.index}, maybe more)"
+                    warn(
+                        f"--faces {self.cfg.faces} has no entry for {frame.source}{where}: "
+                        "no faces there"
+                    )
             return [f for f in found if f.score >= self.cfg.conf]
         faces = []
         for points, scores, score in zip(

@@ -67,6 +67,19 @@ def _failures(run: RunFolder, start: int) -> list[dict[str, Any]]:
     ]
 
 
+def _what_ran(config: dict[str, Any], records: list[dict[str, Any]]) -> tuple[str, str]:
+    """The model and weights the header shows: what the records say ran. A run whose records
+    name something else than the config's model (``track --detections``: no model at all)
+    shows that, without the config's unused weights."""
+    ran = next((str(r["model"]) for r in records if r.get("model")), None)
+    configured = config.get("model")
+    if ran is None or ran == configured:
+        return str(ran or configured or "?"), str(config.get("weights", "?"))
+    if ran.startswith("detections:"):
+        return ran, "none: tracks of the detections in that file, no model ran"
+    return ran, "?"
+
+
 def build_report(out: str | Path, target: str | Path | None = None, thumb_size: int = 256) -> Path:
     """Write the report of the run in ``out`` into ``target`` (default ``out/report``)."""
     run = load_run(out)
@@ -78,11 +91,12 @@ def build_report(out: str | Path, target: str | Path | None = None, thumb_size: 
     make_thumbnails(run.out, run.records, items, report_dir, thumb_size)
     items += _failures(run, len(items))
     config = run.config
+    model, weights = _what_ran(config, run.records)
     data = {
         "header": {
             "task": run.task,
-            "model": str(config.get("model") or next((r.get("model") for r in run.records), "?")),
-            "weights": str(config.get("weights", "?")),
+            "model": model,
+            "weights": weights,
             "done": len(run.records),
             "failed": len(run.failures),
             "written": run.written,

@@ -72,7 +72,8 @@ class TrackConfig(PoseConfig, SegmentConfig):
     track_activation: float | None = option(
         None,
         "Minimum score for a detection to start a track (default: the tracker's own, 0.7 "
-        "for ByteTrack and BoT-SORT, 0.25 for SORT; OC-SORT starts from --high-conf).",
+        "for ByteTrack and BoT-SORT, 0.25 for SORT; OC-SORT starts from --high-conf). ByteTrack "
+        "and BoT-SORT start tracks only above both this and --high-conf: lower both.",
         minimum=0.0,
         maximum=1.0,
         panel="Track",
@@ -80,7 +81,8 @@ class TrackConfig(PoseConfig, SegmentConfig):
     high_conf: float | None = option(
         None,
         "Score splitting high from low detections in the two-stage association (ByteTrack, "
-        "OC-SORT, BoT-SORT; default 0.6).",
+        "OC-SORT, BoT-SORT; default 0.6). New tracks start only from high detections, so a "
+        "track starts at the larger of this and --track-activation.",
         minimum=0.0,
         maximum=1.0,
         panel="Track",

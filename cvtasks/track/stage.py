@@ -53,6 +53,8 @@ class SourceTrack:
         self.last_frame = -1
         self.rel = frame.rel
         self.failed_frames = 0
+        self.detections = 0
+        self.best_score = 0.0
         self.dropped = 0
         self.track_ids: set[int] = set()
         self.rows_path = rows
@@ -68,6 +70,8 @@ class SourceTrack:
         )
         if isinstance(outcome, Failure):
             self.failed_frames += 1
+        self.detections += len(detections)
+        self.best_score = max([self.best_score, *(d.score for d in detections)])
         ids = self.tracker.update(
             [d.box for d in detections],
             [d.score for d in detections],
@@ -120,6 +124,14 @@ class SourceTrack:
             "tracks": len(self.track_ids),
             **self.analytics.summary(),
         }
+        if not self.track_ids and self.detections:
+            threshold, options = self.tracker.start_threshold()
+            if self.best_score < threshold:
+                warn(
+                    f"track {self.source}: {self.detections} detections but no tracks: the best "
+                    f"scores {self.best_score:.3f}, and {stage.cfg.tracker} starts a track only "
+                    f"from a detection above {options}; lower them (both, where there are two)"
+                )
         if stage.cfg.eval_gt is not None:
             entry["eval"] = evaluate_source(
                 stage.cfg.eval_gt, self.source, self.rows_path, stage.single

@@ -92,6 +92,27 @@ class TrackerAdapter:
         self.tracker = make_tracker(self.name, self.kwargs)
         self.needs_frame = self.name == "botsort" and cfg.cmc
 
+    def start_threshold(self) -> tuple[float, str]:
+        """The lowest score from which a detection can start a track, and which options set it:
+        ByteTrack and BoT-SORT start tracks from detections above both --track-activation and
+        --high-conf, OC-SORT from --high-conf, SORT from --track-activation."""
+        import inspect
+
+        defaults = {
+            name: param.default
+            for name, param in inspect.signature(type(self.tracker).__init__).parameters.items()
+        }
+        names = _KEYWORDS[self.name]
+        parts = []
+        for key, flag in (("activation", "--track-activation"), ("high", "--high-conf")):
+            if key in names:
+                value = self.kwargs.get(names[key], defaults.get(names[key]))
+                if isinstance(value, (int, float)):
+                    parts.append((float(value), f"{flag} {float(value):g}"))
+        if not parts:
+            return 0.0, ""
+        return max(v for v, _ in parts), " and ".join(text for _, text in parts)
+
     @property
     def max_missed_frames(self) -> int:
         """Frames a lost track is kept (after scaling by the frame rate)."""

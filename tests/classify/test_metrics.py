@@ -85,3 +85,10 @@ def test_no_top5_with_five_classes_or_fewer():
         [0, 1, 1], [[(0, 0.9), (1, 0.1)], [(0, 0.6), (1, 0.4)], [(1, 0.8), (0, 0.2)]], ["a", "b"]
     )
     assert two["top5"] is None and two["top1"] == pytest.approx(2 / 3, abs=1e-6)
+
+
+def test_lists_in_messages_are_capped():
+    from cvtasks.errors import listed
+
+    assert listed(["a", "b"]) == "a, b"
+    assert listed(range(1000)) == "0, 1, 2, 3, 4, 5, 6, 7 … and 992 more"

@@ -111,3 +111,13 @@ def test_models_info_says_which_release_a_file_is(cli, mnv2_file):
         ).stdout
     )
     assert (named["release_from"], named["preprocessing"][:10]) == ("--release", "resize 232")
+
+
+def test_eval_errors_name_a_few_classes_not_a_thousand(cli, mnv2_file, photos, tmp_path):
+    folder = tmp_path / "data" / "not-an-imagenet-class"
+    folder.mkdir(parents=True)
+    (folder / "cat.jpg").write_bytes(photos["chelsea"].read_bytes())
+    result = cli(["eval", "classify", tmp_path / "data", "-m", "mobilenet_v2", "-w", mnv2_file])
+    assert result.exit_code == 2
+    assert "not-an-imagenet-class" in result.stderr and "… and 992 more" in result.stderr
+    assert max(len(line) for line in result.stderr.splitlines()) < 400

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -256,10 +257,25 @@ def stop_group(process: subprocess.Popen) -> None:
             continue
 
 
-def test_a_head_node_reached_with_ray_address(cli, r18_file, photos):
+@pytest.mark.parametrize("token", [True, False], ids=["token-in-home", "no-token"])
+def test_a_head_node_reached_with_ray_address(cli, r18_file, photos, tmp_path, token):
+    """What a user does: `ray start --head` in one shell, cvtasks in another, neither with any
+    RAY_AUTH_* variable set. Ray 2.60's head turns token authentication on when
+    ~/.ray/auth_token exists (any earlier local Ray run writes it); the driver must then join
+    with that token. (This test used to pass where the same steps by hand failed: the pytest
+    process had set RAY_AUTH_MODE=token for its own local instance, and both children
+    inherited it.) Loopback only: --node-ip-address 127.0.0.1, as docs/ray.md says."""
     import shutil
     import tempfile
 
+    home = tmp_path / "home"
+    if token:
+        (home / ".ray").mkdir(parents=True)
+        (home / ".ray" / "auth_token").write_text(secrets.token_hex(32))
+    else:
+        home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_AUTH", "RAY_ADDRESS"))}
+    env["HOME"] = str(home)
     port = _free_port()
     temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # Unix socket paths are short
     ray_bin = Path(sys.executable).with_name("ray")
@@ -277,6 +293,7 @@ def test_a_head_node_reached_with_ray_address(cli, r18_file, photos):
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        env=env,
         start_new_session=True,  # its own process group, ended by that group's id
     )
     try:
@@ -289,28 +306,29 @@ def test_a_head_node_reached_with_ray_address(cli, r18_file, photos):
                 assert head.poll() is None, head.stderr.read().decode() if head.stderr else ""
                 assert time.monotonic() < deadline, "the head node did not start"
                 time.sleep(0.5)
-        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
         args = ["classify", str(photos["chelsea"]), "-m", "resnet18", "-w", str(r18_file)]
         result = subprocess.run(
-            [
-                *CVTASKS,
-                *args,
-                "--engine",
-                "ray",
-                "--ray-address",
-                f"127.0.0.1:{port}",
-                "-q",
-                "-f",
-                "jsonl",
-            ],
+            [*CVTASKS, *args, "--engine", "ray", "--ray-address", f"127.0.0.1:{port}", "-q",
+             "-f", "jsonl"],
             capture_output=True,
             text=True,
             env=env,
             timeout=180,
-        )
+        )  # fmt: skip
         assert result.returncode == 0, result.stderr
         local = cli([*args, "-q", "-f", "jsonl"])
         same_records(jsonl(result.stdout), jsonl(local.stdout))
+        if token:  # with a token that is not the head's, the error says what to set
+            wrong = {**env, "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+            refused = subprocess.run(
+                [*CVTASKS, *args, "--engine", "ray", "--ray-address", f"127.0.0.1:{port}", "-q"],
+                capture_output=True,
+                text=True,
+                env=wrong,
+                timeout=180,
+            )
+            assert refused.returncode == 2, refused.stderr
+            assert "set RAY_AUTH_TOKEN to the head's" in refused.stderr
     finally:
         stop_group(head)
         shutil.rmtree(temp, ignore_errors=True)

@@ -266,3 +266,21 @@ def test_models_knows_the_gaze_model(cli):
     assert info.exit_code == 0 and json.loads(info.stdout)["task"] == "gaze"
     pulled = cli(["models", "pull", "l2cs"])
     assert pulled.exit_code == 3 and "pass it with -w FILE" in pulled.stderr
+
+
+def test_an_input_missing_from_the_faces_file_is_said(cli, tmp_path):
+    weights = tmp_path / "l2cs.pkl"
+    torch.save(crafted(90, 50, 40), weights)
+    listed, unlisted = tmp_path / "listed.png", tmp_path / "unlisted.png"
+    for image in (listed, unlisted):
+        Image.new("RGB", (120, 100), (120, 90, 70)).save(image)
+    faces = tmp_path / "faces.jsonl"
+    record = {"source": str(listed), "frame": None, "predictions": [{"box": [20, 10, 90, 95]}]}
+    faces.write_text(json.dumps(record) + "\n")
+    result = cli(["gaze", listed, unlisted, "-w", weights, "--faces", faces, "--input-size", "64",
+                  "-f", "jsonl"])  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert f"has no entry for {unlisted}: no faces there" in result.stderr
+    assert str(listed) + ":" not in result.stderr and result.stderr.count("no entry") == 1
+    counts = [len(r["predictions"]) for r in jsonl(result.stdout)]
+    assert counts == [1, 0]

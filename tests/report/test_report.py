@@ -138,3 +138,18 @@ def test_bad_folders(cli, tmp_path, classified):
     data = (tmp_path / "page" / "data.js").read_text()
     payload = json.loads(data[data.index("{") : data.rindex("}") + 1])
     assert len([i for i in payload["items"] if not i["error"]]) == len(records)
+
+
+def test_a_run_without_a_model_says_so(cli, tmp_path):
+    """`track --detections` runs no model: the header shows what the records say ran."""
+    from track_scenes import crossing_scene, write_sequence
+
+    scene = write_sequence(crossing_scene(), tmp_path / "CROSS-01")
+    out = tmp_path / "out"
+    ran = cli(["track", scene / "img1", "--detections", scene / "det" / "det.txt", "-o", out, "-q"])
+    assert ran.exit_code == 0, ran.stderr
+    assert cli(["report", out]).exit_code == 0
+    text = (out / "report" / "data.js").read_text()
+    header = json.loads(text[text.index("{") : text.rindex("}") + 1])["header"]
+    assert header["model"] == f"detections:{scene / 'det' / 'det.txt'}"
+    assert header["weights"].startswith("none") and "fasterrcnn" not in header["weights"]

@@ -283,3 +283,23 @@ def test_exactly_one_opencv_is_installed():
     opencv = sorted(n for n in names if n.startswith("opencv"))
     assert opencv == ["opencv-python"], opencv  # trackers requires it; -headless would clash
     assert cv2.__version__ and hasattr(cv2, "VideoCapture")
+
+
+def test_no_tracks_says_which_threshold_held_them_back(cli, scene, tmp_path):
+    """Detections scoring 0.547 give no ByteTrack tracks (it starts tracks above both 0.7 and
+    0.6); the warning names both options, and lowering both tracks them."""
+    rows = (scene / "det" / "det.txt").read_text().splitlines()
+    low = tmp_path / "det.txt"
+    low.write_text("\n".join(",".join([*r.split(",")[:6], "0.547"]) for r in rows) + "\n")
+    quiet = cli(["track", scene / "img1", "--detections", low, "-q", "-f", "jsonl"])
+    assert quiet.exit_code == 0, quiet.stderr
+    assert "but no tracks: the best scores 0.547" in quiet.stderr
+    assert "--track-activation 0.7 and --high-conf 0.6" in quiet.stderr
+    only_one = cli(
+        ["track", scene / "img1", "--detections", low, "-q", "--track-activation", "0.3"]
+    )
+    assert "--track-activation 0.3 and --high-conf 0.6" in only_one.stderr
+    both = cli(["track", scene / "img1", "--detections", low, "-q", "-f", "jsonl",
+                "--track-activation", "0.3", "--high-conf", "0.5"])  # fmt: skip
+    assert both.exit_code == 0 and "no tracks" not in both.stderr
+    assert any(p.get("track_id") for r in jsonl(both.stdout) for p in r["predictions"])

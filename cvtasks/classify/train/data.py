@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cvtasks.errors import UsageError
+from cvtasks.errors import UsageError, listed
 from cvtasks.io.sources import IMAGE_EXTENSIONS
 
 Sample = tuple[Path, int]  # image file, class index
@@ -175,7 +175,7 @@ def eval_samples(data: str, classes: list[str] | None = None) -> tuple[list[str]
     unknown = sorted(set(by_class) - set(names))
     if unknown:
         raise UsageError(
-            f"{root} has classes the model does not know: {', '.join(unknown)} "
-            f"(model classes: {', '.join(names)})"
+            f"{root} has classes the model does not know: {listed(unknown)} "
+            f"(model classes: {listed(names)})"
         )
     return names, _samples(by_class, names)
