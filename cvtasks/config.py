@@ -195,6 +195,13 @@ class InferenceConfig(BaseConfig):
         affects_results=False,
         panel="Output",
     )
+    overwrite: bool = option(
+        False,
+        "Replace the results an earlier run left in --out (results.jsonl, errors.jsonl); "
+        "without it such a folder is refused, and --resume keeps them and adds what is missing.",
+        affects_results=False,
+        panel="Output",
+    )
     lanes: int = option(
         0,
         "Batches processed side by side on threads, each decoding its images and running the "

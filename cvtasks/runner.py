@@ -24,7 +24,13 @@ from cvtasks.engine import Engines, RunStats
 from cvtasks.engines.local import load_predictor, local_engine
 from cvtasks.errors import OutputError, UsageError
 from cvtasks.io.lock import out_lock
-from cvtasks.io.outdir import check_resume_compatible, drop_changed, read_done, write_config
+from cvtasks.io.outdir import (
+    check_not_overwriting,
+    check_resume_compatible,
+    drop_changed,
+    read_done,
+    write_config,
+)
 from cvtasks.io.sinks import OutDirSink, StdoutSink
 from cvtasks.io.sources import InputItem, expand_inputs
 from cvtasks.log import warn
@@ -133,6 +139,8 @@ def _run_locked(
 ) -> RunSummary:
     """The run itself, while this process holds the lock of ``--out``."""
     done: set[Any] = set()
+    if out is not None:
+        check_not_overwriting(out, cfg.resume, cfg.overwrite)
     if out is not None and cfg.resume:
         check_resume_compatible(out, spec.name, cfg)
     stage = spec.make_stage(cfg, out, items)  # tracking: checks its options before the model

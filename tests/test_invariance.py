@@ -171,6 +171,21 @@ def test_resume_completes_to_the_same_records(
     assert _read(out / "results.jsonl") == classify_reference
 
 
+def test_an_earlier_run_is_never_replaced_silently(
+    cli, tmp_path, classify_base, classify_reference
+):
+    out = tmp_path / "again"
+    assert cli([*classify_base, "-o", out, "-q"]).exit_code == 0
+    refused = cli([*classify_base, "-o", out, "-q"])
+    assert refused.exit_code == 2
+    assert f"{out} already holds {len(classify_reference)} result(s)" in refused.stderr
+    assert "--resume" in refused.stderr and "--overwrite" in refused.stderr
+    assert _read(out / "results.jsonl") == classify_reference  # untouched
+    replaced = cli([*classify_base, "-o", out, "-q", "--overwrite"])
+    assert replaced.exit_code == 0
+    assert _read(out / "results.jsonl") == classify_reference
+
+
 # ------------------------------------------------------------------ task-specific output options
 
 
@@ -242,6 +257,7 @@ TESTED_HERE = {
     "out",
     "quiet",
     "resume",
+    "overwrite",
     "save_txt",
     "kpt_conf",
     "alpha",

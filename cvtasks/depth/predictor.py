@@ -113,10 +113,17 @@ class DepthResult:
         raw_suffix = ".png" if self.raw_format == "png16" else ".npy"
         return [
             Artifact("depth", "depth", ".png", self._write_colours),
+            Artifact("figure", "depth", ".figure.png", self._write_figure),
             Artifact("raw", "depth_raw", raw_suffix, self._write_raw),
         ]
 
     def _write_colours(self, path: Path) -> None:
+        """The colour map alone, pixel-aligned with the input (overlay it, diff it)."""
+        colours = depth_colours(self.depth, self.kind, self.colormap)
+        Image.fromarray(colours).save(path, format="PNG")
+
+    def _write_figure(self, path: Path) -> None:
+        """The colour map beside a colour bar that says what the colours mean."""
         Image.fromarray(depth_figure(self.depth, self.kind, self.colormap)).save(path, format="PNG")
 
     def _write_raw(self, path: Path) -> None:

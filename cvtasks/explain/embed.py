@@ -165,7 +165,8 @@ def _scatter(coords: np.ndarray, groups: list[str], cfg: ExplainConfig, path: Pa
             label=name,
             edgecolors="none",
         )
-    axes.set_title(f"{cfg.projection} of {cfg.model} representations, coloured by {cfg.color}")
+    by = "predicted class" if cfg.color == "predicted" else "the image's folder"
+    axes.set_title(f"{cfg.projection} of {cfg.model} representations, coloured by {by}")
     axes.set_xticks([])
     axes.set_yticks([])
     if len(names) <= 20:

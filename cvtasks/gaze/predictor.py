@@ -16,7 +16,7 @@ from cvtasks.gaze.config import L2CS_CHECKPOINTS, GazeConfig
 from cvtasks.gaze.faces import Face, face_from_keypoints, read_faces
 from cvtasks.gaze.model import build_l2cs, decode, face_tensor, gaze_vector
 from cvtasks.log import warn
-from cvtasks.render.draw import draw_boxes, line_width_for
+from cvtasks.render.draw import arrow_head_points, draw_boxes, line_width_for
 from cvtasks.render.palette import instance_colour
 from cvtasks.tasks.base import Predictor
 from cvtasks.types import Frame, Result
@@ -90,9 +90,11 @@ class GazeResult:
             end = (sx + length * vx, sy + length * vy)
             draw.line((sx, sy, *end), fill=(0, 0, 0), width=width + 2)
             draw.line((sx, sy, *end), fill=GAZE_COLOUR, width=width)
-            draw.ellipse(
-                (end[0] - width, end[1] - width, end[0] + width, end[1] + width), fill=GAZE_COLOUR
-            )
+            head = arrow_head_points((sx, sy), end, 4.0 * width + 4)
+            if head is not None and length * (vx * vx + vy * vy) ** 0.5 > 3 * width:
+                draw.polygon(head, fill=GAZE_COLOUR, outline=(0, 0, 0))
+            else:  # looking (almost) straight at the camera: a dot at the eyes
+                draw.ellipse((sx - width, sy - width, sx + width, sy + width), fill=GAZE_COLOUR)
         return np.asarray(canvas)
 
 

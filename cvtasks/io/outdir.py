@@ -50,6 +50,20 @@ def check_resume_compatible(out: Path, task: str, cfg: BaseConfig) -> None:
         )
 
 
+def check_not_overwriting(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to replace an earlier run's results silently: name --resume and --overwrite."""
+    path = out / RESULTS_FILE
+    if resume or overwrite or not path.is_file():
+        return
+    with path.open("rb") as handle:
+        count = sum(1 for line in handle if line.strip())
+    if count:
+        raise UsageError(
+            f"{out} already holds {count} result(s) of an earlier run ({path}): pass --resume "
+            "to keep them and add what is missing, or --overwrite to replace them"
+        )
+
+
 def read_done(out: Path) -> set[FrameKey]:
     """Frame keys already in results.jsonl; a torn last line (after a kill) is cut off."""
     path = out / RESULTS_FILE

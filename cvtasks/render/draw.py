@@ -25,6 +25,22 @@ def text_size_for(width: int, height: int) -> int:
     return max(11, round(min(width, height) / 28))
 
 
+def arrow_head_points(
+    start: tuple[float, float], end: tuple[float, float], size: float
+) -> list[tuple[float, float]] | None:
+    """The triangle of an arrow's head at ``end`` (tip, two barbs), or None for an arrow too
+    short to have a direction."""
+    dx, dy = end[0] - start[0], end[1] - start[1]
+    length = (dx * dx + dy * dy) ** 0.5
+    if length < 1e-6:
+        return None
+    size = min(size, length)
+    ux, uy = dx / length, dy / length
+    bx, by = end[0] - ux * size, end[1] - uy * size
+    half = 0.6 * size
+    return [end, (bx - uy * half, by + ux * half), (bx + uy * half, by - ux * half)]
+
+
 def draw_text_panel(image: np.ndarray, lines: Sequence[str], *, opacity: float = 0.6) -> np.ndarray:
     """Return a copy of ``image`` with ``lines`` in a translucent box at the top-left corner."""
     base = Image.fromarray(image).convert("RGBA")

@@ -59,12 +59,15 @@ def test_matches_transformers_pipeline(cli, photos, tiny, tmp_path):
         stats = record["stats"]
         assert stats["median"] == pytest.approx(float(np.median(theirs)), abs=1e-4)
         assert (record["depth_type"], record["units"]) == ("relative_inverse", None)
-        figure = Image.open(out / record["files"]["depth"])  # the map plus its colour bar
+        aligned = Image.open(out / record["files"]["depth"])  # pixel-aligned with the input
+        assert aligned.size == (record["width"], record["height"])
+        figure = Image.open(out / record["files"]["figure"])  # the map plus its colour bar
         assert figure.height == record["height"] and figure.width > record["width"] + 40
         drawn = np.asarray(Image.open(out / Path(str(path)).name).convert("RGB"))
-        assert drawn.shape[:2] == (record["height"], record["width"])  # the pixel-aligned map
+        assert drawn.shape[:2] == (record["height"], record["width"])  # the annotated copy
         left = np.asarray(figure.convert("RGB"))[:, : record["width"]].astype(float)
         assert np.abs(left - drawn).mean() < 3  # the same map (the annotated copy is a JPEG)
+        assert np.array_equal(np.asarray(aligned.convert("RGB")), left.astype(np.uint8))
 
 
 def test_metric_models_say_metres(cli, photos, tiny_metric):

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from cvtasks.detect.predictor import Detection, draw_detections
 from cvtasks.render.palette import (
     _lab,
     class_colour,
     contrast,
-    instance_colour,
     palette,
     text_colour,
 )
@@ -36,17 +34,15 @@ def test_text_on_every_colour_reads_at_wcag_aa():
     assert text_colour((255, 255, 0)) == (0, 0, 0) and text_colour((0, 0, 128)) == (255, 255, 255)
 
 
-def test_two_objects_of_one_class_get_two_colours():
-    image = np.zeros((120, 240, 3), np.uint8)
-    spoons = [
-        Detection("spoon", 50, 0.9, [10, 10, 100, 100]),
-        Detection("spoon", 50, 0.8, [130, 10, 220, 100]),
-    ]
-    drawn = draw_detections(image, spoons)
-    left, right = tuple(drawn[60, 10]), tuple(drawn[60, 130])  # on each box's left edge
-    assert left == instance_colour(0) and right == instance_colour(1) and left != right
-
-
 def test_class_colours_are_stable_and_distinct_for_voc():
     assert class_colour(15) == class_colour(15)
     assert min_lab_distance([class_colour(i) for i in range(1, 21)]) > 25
+
+
+def test_arrow_heads_point_along_the_arrow():
+    from cvtasks.render.draw import arrow_head_points
+
+    tip, left, right = arrow_head_points((0.0, 0.0), (100.0, 0.0), 10.0)
+    assert tip == (100.0, 0.0)
+    assert left[0] == right[0] == 90.0 and left[1] == -right[1] != 0  # barbs behind the tip
+    assert arrow_head_points((5.0, 5.0), (5.0, 5.0), 10.0) is None
