@@ -151,7 +151,8 @@ def table_report(result: dict[str, Any]) -> str:
         + (f", top-5 {result['top5']:.4f}" if result.get("top5") is not None else ""),
         highlight=False,
     )
-    per_class = Table(title="per class", title_justify="left")
+    console.print("per class", style="italic", highlight=False, soft_wrap=True)
+    per_class = Table()
     for column in ("class", "precision", "recall", "F1", "support"):
         per_class.add_column(column, justify="left" if column == "class" else "right")
     for c in result["classes"]:
@@ -164,7 +165,9 @@ def table_report(result: dict[str, Any]) -> str:
         )
     console.print(per_class)
     names = [c["label"] for c in result["classes"]]
-    matrix = Table(title="confusion (rows: true, columns: predicted)", title_justify="left")
+    title = "confusion (rows: true, columns: predicted)"  # above the table: never wrapped
+    console.print(title, style="italic", highlight=False, soft_wrap=True)
+    matrix = Table()
     matrix.add_column("")
     for name in names:
         matrix.add_column(name, justify="right")

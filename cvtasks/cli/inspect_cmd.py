@@ -90,7 +90,7 @@ def _print_table(table: object) -> None:
     from cvtasks.inspect.table import ModelTable
 
     assert isinstance(table, ModelTable)
-    out = Table(title=f"{table.model} @ {table.input_size} px", title_justify="left")
+    out = Table()
     for column, justify in [
         ("layer", "left"),
         ("type", "left"),
@@ -104,7 +104,8 @@ def _print_table(table: object) -> None:
         ("MACs", "right"),
         ("note", "left"),
     ]:
-        out.add_column(column, justify=justify)  # type: ignore[arg-type]
+        overflow = "fold" if column == "note" else "ellipsis"  # notes wrap, never cut to '…'
+        out.add_column(column, justify=justify, overflow=overflow)  # type: ignore[arg-type]
     for r in table.rows:
         out.add_row(
             *(r.text(k) for k in ("name", "type", "kernel", "stride", "padding", "output")),
@@ -122,4 +123,6 @@ def _print_table(table: object) -> None:
     out.add_section()
     totals = f"{table.gmacs:.3f} GMACs (torchvision's 'GFLOPS')"
     out.add_row("total", *blanks, f"{table.total_params:,}", f"{table.total_macs:,}", totals)
-    Console(width=None if sys.stdout.isatty() else 220).print(out)
+    console = Console(width=None if sys.stdout.isatty() else 220)
+    console.print(f"{table.model} @ {table.input_size} px", highlight=False, soft_wrap=True)
+    console.print(out)

@@ -177,7 +177,8 @@ class StdoutSink:
         from rich.table import Table
 
         show_frame = any(r["frame"] is not None for r in self._records)
-        table = Table(title=f"{self.task} · {self.model}", title_justify="left")
+        title = f"{self.task} · {self.model}"  # printed above, never wrapped mid-word
+        table = Table()
         table.add_column("source", overflow="fold")
         if show_frame:
             table.add_column("frame", justify="right")
@@ -187,7 +188,9 @@ class StdoutSink:
             cells = [r["source"]] + ([str(r["frame"])] if show_frame else [])
             table.add_row(*cells, f"{r['width']}x{r['height']}", r["_summary"])
         try:
-            Console(file=self.stream, soft_wrap=False).print(table)
+            console = Console(file=self.stream, soft_wrap=False)
+            console.print(title, style="italic", highlight=False, soft_wrap=True)
+            console.print(table)
             self.stream.flush()
         except BrokenPipeError:
             self._on_broken_pipe()

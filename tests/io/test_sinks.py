@@ -169,3 +169,15 @@ def test_out_sink_video_abort_leaves_no_file(tmp_path):
         "frame": 1,
         "error": "bad frame",
     }
+
+
+def test_table_titles_are_not_wrapped_mid_word():
+    stream = io.StringIO()
+    model = "fasterrcnn_mobilenet_v3_large_320_fpn"
+    sink = StdoutSink("table", "detect", model, stream)
+    frame, result = Frame("a.jpg", None, 4, 4), Boxes(0)
+    sink.write(frame, result, make_record(frame, "detect", model, result))
+    sink.close()
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == f"detect · {model}"  # whole, though the table is narrower
+    assert not any(line.strip().startswith("fpn") for line in lines)
