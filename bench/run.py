@@ -32,7 +32,14 @@ from bench.track import bench_tracking, print_tracking
 from bench.train import bench_training, print_training
 
 HERE = Path(__file__).resolve().parent
-CLASSIFIERS = {"resnet50", "resnet18", "mobilenet_v3_small", "vit_b_16", "convnext_tiny"}
+CLASSIFIERS = {
+    "resnet50",
+    "resnet18",
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "vit_b_16",
+    "convnext_tiny",
+}
 TASK_MODELS = [
     ("detect", "fasterrcnn_resnet50_fpn_v2"),
     ("detect", "fasterrcnn_mobilenet_v3_large_320_fpn"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,12 @@ from cvtasks.errors import ClusterError
 def connect(cfg: InferenceConfig) -> bool:
     """Join the cluster at ``--ray-address`` (or ``$RAY_ADDRESS``), or start a local instance;
     True when this call started Ray (and the run must stop it)."""
+    address = cluster_address(cfg)
+    token = use_auth_token() if address else None  # before Ray reads its configuration
     import ray
 
     if ray.is_initialized():
         return False
-    address = cluster_address(cfg)
     if address and address != "auto":
         check_reachable(address)
     quiet_ray_logs()
@@ -30,7 +32,6 @@ def connect(cfg: InferenceConfig) -> bool:
         "configure_logging": True,
         "log_to_driver": False,  # the actors' messages come back with their results
     }
-    token = use_auth_token() if address else None
     try:
         if address:
             ray.init(address=address, **options)
@@ -72,7 +73,22 @@ def use_auth_token() -> str | None:
         source = str(Path.home() / ".ray" / "auth_token")
     if source is not None:
         os.environ["RAY_AUTH_MODE"] = "token"
+        _refresh_ray_config()
     return source
+
+
+def _refresh_ray_config() -> None:
+    """Ray caches its configuration (the auth mode among it) when first imported; a process
+    that imported Ray before the mode was set must refresh it, as Ray itself does when it turns
+    token mode on for a new local cluster."""
+    if "ray" not in sys.modules:
+        return  # read fresh on import
+    try:
+        from ray._raylet import Config  # type: ignore[attr-defined]
+
+        Config.initialize("")
+    except (ImportError, AttributeError):  # a Ray without this hook reads the mode at init
+        pass
 
 
 def quiet_ray_logs() -> None:

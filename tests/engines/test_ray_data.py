@@ -28,7 +28,7 @@ CVTASKS = [sys.executable, "-m", "cvtasks"]
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
     """One local Ray instance for the module; runs in this process join it."""
-    from cvtasks.engines.ray_data import quiet_ray_logs
+    from cvtasks.engines.ray_connect import quiet_ray_logs
 
     quiet_ray_logs()
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)

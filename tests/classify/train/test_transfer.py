@@ -92,3 +92,23 @@ def test_validation_scores_are_classify_scores(cli, from_release):
         uniform = -sum(math.log(max(v, 1e-12)) for v in p.values()) / 2
         losses.append((1 - smoothing) * nll + smoothing * uniform)
     assert abs(np.mean(losses) - best["val_loss"]) < 2e-3, (np.mean(losses), best["val_loss"])
+
+
+def test_resuming_says_what_the_run_started_from_and_is_not_wrapped(pieces, r18_file, tmp_path):
+    """`train --resume` names the run's own starting weights (it said 'from none'), and its
+    stderr lines are whole when redirected (they were hard-wrapped at 80 columns)."""
+    from typer.testing import CliRunner
+
+    from cvtasks.cli.app import app
+
+    args = ["train", pieces, "-m", "resnet18", "-w", r18_file, "--img-size", "64", "--epochs", "1",
+            "-b", "16", "--val-split", "0.25", "-o", tmp_path / "run"]  # fmt: skip
+    first = CliRunner().invoke(app, [str(a) for a in args])
+    assert first.exit_code == 0, first.stderr
+    resumed = CliRunner().invoke(app, [str(a) for a in [*args, "--resume"]])
+    assert resumed.exit_code == 0, resumed.stderr
+    header = next(line for line in resumed.stderr.splitlines() if line.startswith("train "))
+    assert f"from {r18_file} on " in header and "(resumed from " in header
+    assert "none (random init)" not in resumed.stderr
+    epoch = next(line for line in first.stderr.splitlines() if line.startswith("epoch"))
+    assert "img/s" in epoch and len(header) > 80  # one line each, however long
