@@ -163,6 +163,12 @@ class BaseConfig:
         minimum=1,
         affects_results=False,
     )
+    on_corrupt: str = option(
+        "warn",
+        "A JPEG whose decoder reports corrupt data (libjpeg's 'Corrupt JPEG data: ...'): warn "
+        "and use the decoded pixels, fail that input, or ignore it.",
+        choices=("warn", "fail", "ignore"),
+    )
     quiet: bool = option(
         False, "No progress bar or timing summary.", flag="-q", affects_results=False
     )

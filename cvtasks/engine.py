@@ -168,8 +168,10 @@ class Engine:
         lanes: int = 1,
         reader: Callable[[InputItem], FrameReader] | None = None,
         device_decode: bool = False,
+        on_corrupt: str = "warn",
     ) -> None:
         self.predictor = predictor
+        self.on_corrupt = on_corrupt
         self.open_reader = reader or (lambda item: open_reader(item, ReaderOptions(max_pixels)))
         self.items = list(items)
         self.batch_size = batch_size
@@ -216,6 +218,7 @@ class Engine:
             self.keep_images,
             self.min_side,
             device_decode=self._on_device is not None,
+            on_corrupt=self.on_corrupt,
         )
         if self.lanes > 1:
             yield from self._images_in_lanes(todo, dataset)
@@ -339,6 +342,9 @@ class Engine:
 
     def _outcomes(self, samples: list[Sample], frames: list[Frame]) -> list[Outcome]:
         """One outcome per sample: its decoding error, or the model's result."""
+        for sample, frame in zip(samples, frames, strict=True):
+            if sample.warning is not None:
+                warn(f"{frame.source}: {sample.warning}")
         ok = [i for i, s in enumerate(samples) if s.error is None]
         inferred = iter(
             self._infer([samples[i] for i in ok], [frames[i] for i in ok]) if ok else []

@@ -32,6 +32,7 @@ class Sample:
     height: int = 0
     image: np.ndarray | None = None
     error: str | None = None
+    warning: str | None = None  # decoded, with a problem to tell (a corrupt JPEG)
     decode_s: float = 0.0
     preprocess_s: float = 0.0
     jpeg: JpegFile | None = None  # bytes still to decode on the device (--decode-on)
@@ -64,6 +65,7 @@ def prepare(
         sample.tensor = preprocess(image)
         t2 = time.perf_counter()
         full_size = image.info.get("original_size", image.size)
+        sample.warning = image.info.get("corrupt")
         if keep_image:
             drawn = image if image.size == full_size or load_full is None else load_full()
             sample.image = np.asarray(drawn)
@@ -89,8 +91,10 @@ class ImageDataset(Dataset[Sample]):
         keep_images: bool,
         min_side: int | None = None,
         device_decode: bool = False,
+        on_corrupt: str = "warn",
     ) -> None:
         self.paths = [item.path for item in items]
+        self.on_corrupt = on_corrupt
         self.preprocess = preprocess
         self.max_pixels = max_pixels
         self.keep_images = keep_images
@@ -104,11 +108,12 @@ class ImageDataset(Dataset[Sample]):
         if self.device_decode:  # JPEGs: only their bytes here, decoded on the device
             start = time.perf_counter()
             try:
-                jpeg = read_jpeg(self.paths[position], self.max_pixels)
+                jpeg = read_jpeg(self.paths[position], self.max_pixels, self.on_corrupt)
             except ItemError as exc:
                 return Sample(position, error=str(exc))
             if jpeg is not None:
                 sample = Sample(position, width=jpeg.width, height=jpeg.height, jpeg=jpeg)
+                sample.warning = jpeg.warning
                 sample.decode_s = time.perf_counter() - start
                 return sample
         return self.with_pillow(position)
@@ -119,7 +124,7 @@ class ImageDataset(Dataset[Sample]):
         path = self.paths[position]
         return prepare(
             position,
-            lambda: decode_image(path, self.max_pixels, self.min_side),
+            lambda: decode_image(path, self.max_pixels, self.min_side, self.on_corrupt),
             self.preprocess,
             self.keep_images,
             lambda: decode_image(path, self.max_pixels),

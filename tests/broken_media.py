@@ -60,3 +60,16 @@ def patch_avi(path: Path, *, rate: int | None = None, length: int | None = None)
     if length is not None:
         struct.pack_into("<I", data, strh + 40, length)
     path.write_bytes(bytes(data))
+
+
+def flip_bits(data: bytes, count: int, seed: int = 0) -> bytes:
+    """``data`` with ``count`` single bits flipped in its second half (a JPEG's entropy-coded
+    scan, past the headers and tables), as a failing disk or network would."""
+    import random
+
+    rng = random.Random(seed)
+    damaged = bytearray(data)
+    for _ in range(count):
+        at = rng.randrange(len(damaged) // 2, len(damaged) - 4)
+        damaged[at] ^= 1 << rng.randrange(8)
+    return bytes(damaged)

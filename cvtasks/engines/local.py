@@ -54,6 +54,7 @@ def local_engine(
         max_pixels=cfg.max_image_pixels,
         sequence_fps=getattr(cfg, "fps", None),
         reconnect=getattr(cfg, "reconnect", 3),
+        on_corrupt=cfg.on_corrupt,
     )
     return Engine(
         predictor,
@@ -69,6 +70,7 @@ def local_engine(
         keep_images=keep_images,
         done=done,
         device_decode=decodes_on_device(cfg, predictor),
+        on_corrupt=cfg.on_corrupt,
     )
 
 

@@ -23,7 +23,12 @@ _ALPHA_MODES = {"LA", "La", "RGBA", "RGBa", "PA"}
 BACKGROUND = (255, 255, 255)  # transparent pixels are composited over white
 
 
-def decode_image(path: str | Path, max_pixels: int, min_side: int | None = None) -> Image.Image:
+def decode_image(
+    path: str | Path,
+    max_pixels: int,
+    min_side: int | None = None,
+    on_corrupt: str = "ignore",
+) -> Image.Image:
     """Open ``path`` as an upright RGB image, or raise :class:`ItemError` with a one-line reason.
 
     The pixel count is checked from the header, before any pixel data is decoded. Pillow's
@@ -33,10 +38,44 @@ def decode_image(path: str | Path, max_pixels: int, min_side: int | None = None)
     reduced scale (1/2, 1/4 or 1/8, libjpeg's DCT scaling) that keeps the shorter side at least
     ``min_side``, so the model's own resize still only shrinks. ``image.info["original_size"]``
     then holds the full upright size.
+
+    Pillow decodes damaged JPEG data without a word. With ``on_corrupt`` "warn" the data is
+    checked with libjpeg's own strict decoder (:func:`jpeg_corruption`) and its message kept in
+    ``image.info["corrupt"]``; "fail" raises :class:`ItemError` instead; "ignore" skips the check.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _decode(Path(path), max_pixels, min_side)
+        return _decode(Path(path), max_pixels, min_side, on_corrupt)
+
+
+def jpeg_corruption(data: bytes, mode: str = "RGB") -> str | None:
+    """libjpeg's warning about corrupt entropy-coded data in a JPEG (``Corrupt JPEG data: 300
+    extraneous bytes before marker 0xd9``), or None when it decodes cleanly.
+
+    The check decodes at 1/8 scale (every coefficient is still Huffman-decoded, which is where
+    damage shows) with libjpeg-turbo through simplejpeg, whose strict mode raises on the
+    warnings Pillow's decoder silences. A file simplejpeg cannot decode at all gets no verdict.
+    """
+    import simplejpeg
+
+    colorspace = "CMYK" if mode == "CMYK" else "GRAY"
+    options = {"colorspace": colorspace, "min_height": 1, "min_width": 1, "fastdct": True}
+    try:
+        simplejpeg.decode_jpeg(data, strict=True, **options)
+        return None
+    except ValueError as exc:
+        try:
+            simplejpeg.decode_jpeg(data, strict=False, **options)
+        except ValueError:
+            return None  # not decodable this way at all (Pillow could): no verdict
+        return str(exc).strip() or "corrupt JPEG data"
+
+
+def corruption_hint(message: str, on_corrupt: str) -> str:
+    """The one-line account of a corrupt JPEG, naming the option that decides what happens."""
+    if on_corrupt == "fail":
+        return f"corrupt JPEG: {message} (--on-corrupt warn uses the decoded pixels)"
+    return f"corrupt JPEG, decoded anyway: {message} (--on-corrupt fail makes it an error)"
 
 
 def draft_scale(width: int, height: int, min_side: int) -> int:
@@ -88,11 +127,13 @@ class JpegFile:
     orientation: int
     width: int
     height: int
+    warning: str | None = None  # libjpeg's complaint about corrupt data (``on_corrupt`` warn)
 
 
-def read_jpeg(path: str | Path, max_pixels: int) -> JpegFile | None:
-    """The bytes of an RGB or greyscale JPEG after the same checks as :func:`decode_image`;
-    None for anything else (other formats, CMYK), which takes the Pillow path."""
+def read_jpeg(path: str | Path, max_pixels: int, on_corrupt: str = "ignore") -> JpegFile | None:
+    """The bytes of an RGB or greyscale JPEG after the same checks as :func:`decode_image`
+    (corrupt data included); None for anything else (other formats, CMYK), which takes the
+    Pillow path."""
     p = Path(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -113,13 +154,25 @@ def read_jpeg(path: str | Path, max_pixels: int) -> JpegFile | None:
         data = p.read_bytes()
     except OSError as exc:
         raise ItemError(f"cannot read file: {exc.strerror or exc}") from None
-    return JpegFile(data, orientation, width, height)
+    corrupt = jpeg_corruption(data) if on_corrupt != "ignore" else None
+    if corrupt is not None and on_corrupt == "fail":
+        raise ItemError(corruption_hint(corrupt, on_corrupt))
+    warning = corruption_hint(corrupt, on_corrupt) if corrupt is not None else None
+    return JpegFile(data, orientation, width, height, warning)
 
 
-def _decode(p: Path, max_pixels: int, min_side: int | None) -> Image.Image:
+def _decode(p: Path, max_pixels: int, min_side: int | None, on_corrupt: str) -> Image.Image:
     image = _open_checked(p, max_pixels)
     with image:
         width, height = image.size
+        corrupt = None
+        if on_corrupt != "ignore" and image.format == "JPEG":
+            try:
+                corrupt = jpeg_corruption(p.read_bytes(), image.mode)
+            except OSError as exc:
+                raise ItemError(f"cannot read file: {exc.strerror or exc}") from None
+            if corrupt is not None and on_corrupt == "fail":
+                raise ItemError(corruption_hint(corrupt, on_corrupt))
         try:
             if min_side and image.format == "JPEG":
                 scale = draft_scale(width, height, min_side)
@@ -130,6 +183,8 @@ def _decode(p: Path, max_pixels: int, min_side: int | None) -> Image.Image:
             rgb = to_rgb(upright)
             turned = rgb.size != image.size  # EXIF turned it by 90 degrees
             rgb.info["original_size"] = (height, width) if turned else (width, height)
+            if corrupt is not None:
+                rgb.info["corrupt"] = corruption_hint(corrupt, on_corrupt)
             return rgb
         except ItemError:
             raise

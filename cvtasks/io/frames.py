@@ -19,6 +19,7 @@ from cvtasks.errors import ItemError
 from cvtasks.io.decode import decode_image
 from cvtasks.io.sources import InputItem
 from cvtasks.io.video import VideoReader
+from cvtasks.log import warn
 
 FrameOrError = tuple[int, "np.ndarray | ItemError"]
 DEFAULT_SEQUENCE_FPS = 30.0
@@ -44,6 +45,7 @@ class ReaderOptions:
     sequence_fps: float | None = None  # image sequences: frames per second (None: seqinfo/30)
     reconnect: int = 3  # live sources: reconnection attempts before the source fails
     queue: int = 4  # live sources: frames buffered ahead of inference (oldest dropped)
+    on_corrupt: str = "warn"  # image files whose JPEG data is damaged: warn, fail or ignore
 
 
 def sequence_fps(folder: Path) -> float | None:
@@ -67,6 +69,7 @@ class SequenceReader:
     def __init__(self, item: InputItem, options: ReaderOptions) -> None:
         self.paths = list(item.frames)
         self.max_pixels = options.max_pixels
+        self.on_corrupt = options.on_corrupt
         self.fps: float | None = (
             options.sequence_fps or sequence_fps(item.path) or DEFAULT_SEQUENCE_FPS
         )
@@ -76,7 +79,9 @@ class SequenceReader:
     def frames(self, stride: int = 1) -> Iterator[FrameOrError]:
         for number in range(0, len(self.paths), stride):
             try:
-                image = decode_image(self.paths[number], self.max_pixels)
+                image = decode_image(self.paths[number], self.max_pixels, None, self.on_corrupt)
+                if "corrupt" in image.info:
+                    warn(f"{self.paths[number]}: {image.info['corrupt']}")
                 self.frames_read = number + 1
                 yield number, np.asarray(image)
             except ItemError as exc:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from broken_media import STORED, png_header_only
 from PIL import Image
 
@@ -190,3 +191,71 @@ def test_draft_decoding_uses_the_scale_it_computes(tmp_path, size, scale):
     assert decoded.size == (-(-size[0] // scale), -(-size[1] // scale))
     assert min(decoded.size) >= 256
     assert decoded.info["original_size"] == size
+
+
+def corrupt_copy(photo: Path, folder: Path, flips: int = 20) -> Path:
+    from broken_media import flip_bits
+
+    path = folder / f"flipped_{photo.name}"
+    path.write_bytes(flip_bits(photo.read_bytes(), flips))
+    return path
+
+
+def test_a_corrupt_jpeg_is_told_or_failed_by_option(tmp_path, photos):
+    """Pillow decodes damaged JPEG data to garbage without a word; libjpeg's own message is
+    kept (warn), raised (fail) or not looked for (ignore)."""
+    flipped = corrupt_copy(photos["astronaut"], tmp_path)
+    warned = decode_image(flipped, LIMIT, on_corrupt="warn")
+    assert "Corrupt JPEG data" in warned.info["corrupt"]
+    assert "--on-corrupt fail" in warned.info["corrupt"]
+    with pytest.raises(ItemError, match="corrupt JPEG: Corrupt JPEG data"):
+        decode_image(flipped, LIMIT, on_corrupt="fail")
+    ignored = decode_image(flipped, LIMIT, on_corrupt="ignore")
+    assert "corrupt" not in ignored.info
+    assert np.array_equal(np.asarray(ignored), np.asarray(warned))  # the same pixels either way
+
+
+def test_clean_jpegs_of_every_kind_are_not_called_corrupt(tmp_path, photos):
+    rgb = Image.open(photos["coffee"])
+    variants = {
+        "progressive.jpg": (rgb, {"progressive": True}),
+        "gray.jpg": (rgb.convert("L"), {}),
+        "cmyk.jpg": (rgb.convert("CMYK"), {}),
+        "subsampled.jpg": (rgb, {"subsampling": 2, "quality": 60}),
+        "restart.jpg": (rgb, {"restart_marker_blocks": 4}),
+    }
+    paths = list(photos.values())
+    for name, (image, options) in variants.items():
+        image.save(tmp_path / name, **options)
+        paths.append(tmp_path / name)
+    for path in paths:
+        assert "corrupt" not in decode_image(path, LIMIT, on_corrupt="warn").info, path.name
+
+
+def test_corruption_verdicts_equal_libjpeg_through_torchvision(tmp_path, photos, capfd):
+    """The peer: torchvision's decode_jpeg (libjpeg-turbo) prints libjpeg's 'Corrupt JPEG
+    data' warning on stderr. Over damaged copies with 1 to 40 flipped bits, a file is called
+    corrupt exactly when libjpeg says so."""
+    import warnings
+
+    from broken_media import flip_bits
+    from torchvision.io import decode_jpeg
+
+    from cvtasks.io.decode import jpeg_corruption
+
+    verdicts = []
+    for seed in range(24):
+        photo = list(photos.values())[seed % 3]
+        data = flip_bits(photo.read_bytes(), 1 + seed * 40 // 24, seed=seed)
+        capfd.readouterr()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torchvision's deprecation notice
+            try:
+                decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8))
+            except RuntimeError:
+                continue  # libjpeg gave up: Pillow fails these too (not this check's case)
+        libjpeg_says = "Corrupt JPEG data" in capfd.readouterr().err
+        ours = jpeg_corruption(data)
+        assert (ours is not None) == libjpeg_says, (seed, ours)
+        verdicts.append(libjpeg_says)
+    assert any(verdicts) and not all(verdicts)  # both kinds were met

@@ -235,3 +235,37 @@ def test_unreadable_file_is_an_item_error(cli, r18_file, photos, tmp_path):
     locked.chmod(0)
     result = cli(["classify", locked, photos["coffee"], "-m", "resnet18", "-w", r18_file, "-q"])
     assert result.exit_code == 1 and "Permission denied" in result.stderr
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_corrupt_jpeg_is_said_once_or_failed_with_on_corrupt(
+    cli, r18_file, photos, tmp_path, workers
+):
+    from broken_media import flip_bits
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.open(photos["coffee"]).save(folder / "good.jpg", quality=92)
+    (folder / "flipped.jpg").write_bytes(flip_bits(photos["astronaut"].read_bytes(), 20))
+    args = ["classify", "-m", "resnet18", "-w", r18_file, folder, "-f", "jsonl", "-q"]
+    args += ["--workers", workers]
+    warned = cli(args)
+    assert warned.exit_code == 0, warned.stderr
+    assert sorted(Path(r["source"]).name for r in jsonl(warned.stdout)) == [
+        "flipped.jpg",
+        "good.jpg",
+    ]
+    lines = [line for line in warned.stderr.splitlines() if "flipped.jpg" in line]
+    assert len(lines) == 1, warned.stderr
+    assert lines[0].startswith("warning: ") and "Corrupt JPEG data" in lines[0]
+    assert "--on-corrupt fail" in lines[0]
+
+    failed = cli([*args, "--on-corrupt", "fail", "-o", tmp_path / "out"])
+    assert failed.exit_code == 1
+    assert [Path(r["source"]).name for r in jsonl(failed.stdout)] == ["good.jpg"]
+    errors = jsonl((tmp_path / "out" / "errors.jsonl").read_text())
+    assert [Path(e["source"]).name for e in errors] == ["flipped.jpg"]
+    assert errors[0]["error"].startswith("corrupt JPEG: Corrupt JPEG data")
+
+    quiet = cli([*args, "--on-corrupt", "ignore"])
+    assert quiet.exit_code == 0 and "flipped.jpg" not in quiet.stderr

@@ -17,14 +17,22 @@ from torchvision.transforms import InterpolationMode
 from cvtasks.classify.train.data import Sample
 from cvtasks.errors import ItemError
 from cvtasks.io.decode import decode_image
+from cvtasks.log import warn
 
 
 class ResizedImages:
     """``load(i)``: sample i as a uint8 C x H x W tensor, shorter side = ``resize``."""
 
     def __init__(
-        self, samples: Sequence[Sample], p: dict[str, Any], max_pixels: int, cache_mb: int
+        self,
+        samples: Sequence[Sample],
+        p: dict[str, Any],
+        max_pixels: int,
+        cache_mb: int,
+        on_corrupt: str = "warn",
     ) -> None:
+        self.on_corrupt = on_corrupt
+        self.warned: set[int] = set()  # corrupt JPEGs said once per process
         self.samples = list(samples)
         self.resize = int(p["resize"])
         self.interpolation = InterpolationMode(p["interpolation"])
@@ -42,10 +50,13 @@ class ResizedImages:
             raise ItemError(self.errors[index])
         path = self.samples[index][0]
         try:
-            image = decode_image(path, self.max_pixels)
+            image = decode_image(path, self.max_pixels, on_corrupt=self.on_corrupt)
         except ItemError as exc:
             self.errors[index] = str(exc)
             raise
+        if "corrupt" in image.info and index not in self.warned:
+            self.warned.add(index)
+            warn(f"{path}: {image.info['corrupt']}")
         resized = TF.resize(image, [self.resize], interpolation=self.interpolation, antialias=True)
         tensor = TF.pil_to_tensor(resized)
         size = tensor.numel()

@@ -109,8 +109,12 @@ def _train(cfg: TrainConfig, data: LabelledSet, folder: Path, console: Console) 
                 handle.write(dumps({"source": path, "frame": None, "error": bad.reason}) + "\n")
 
     cache_each = cfg.cache_mb // 2 if cfg.workers == 0 else 0  # workers hold their own copies
-    train_images = ResizedImages(data.train, preprocessing, cfg.max_image_pixels, cache_each)
-    val_images = ResizedImages(data.val, preprocessing, cfg.max_image_pixels, cache_each)
+    train_images = ResizedImages(
+        data.train, preprocessing, cfg.max_image_pixels, cache_each, cfg.on_corrupt
+    )
+    val_images = ResizedImages(
+        data.val, preprocessing, cfg.max_image_pixels, cache_each, cfg.on_corrupt
+    )
     optimizer = optimizer_for(model, cfg.lr, cfg.weight_decay)
     steps_per_epoch = max(1, len(data.train) // cfg.batch_size)
     scheduler = schedule(
