@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from cvtasks.cli.common import (
     handle_errors,
@@ -19,16 +20,45 @@ from cvtasks.cli.models_cmd import models_app
 from cvtasks.cli.report_cmd import report_cmd
 from cvtasks.cli.task_command import make_task_command
 from cvtasks.tasks.registry import TASKS
+from cvtasks.tasks.spec import TaskSpec
 from cvtasks.version import __version__
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+_BUILT: dict[str, Any] = {}  # task name -> its click command, built on first use
+
+
+class LazyTaskGroup(TyperGroup):
+    """The root command group. A task's command (one option per config key, from its config
+    dataclass) is built only when that task runs or shows its help; the root's help lists every
+    task from its one-line help alone, so ``cvtasks --help`` imports no task module."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, command, rest = super().resolve_command(ctx, args)
+        if name in TASKS:
+            if name not in _BUILT:
+                _BUILT[name] = _task_command(TASKS[name])
+            command = _BUILT[name]
+        return name, command, rest
+
+
+def _task_command(spec: TaskSpec) -> Any:
+    """The click command of one task, as Typer builds it from the generated function."""
+    single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    single.command(spec.name, help=spec.help, context_settings=CONTEXT)(make_task_command(spec))
+    return typer.main.get_command(single)
+
 
 app = typer.Typer(
     name="cvtasks",
-    help="Computer-vision tasks from the command line: classify images and videos with "
-    "torchvision models, from shell one-liners, YAML jobs and Makefiles.",
+    cls=LazyTaskGroup,
+    help="Computer-vision tasks from the command line, over torchvision's pretrained models: "
+    "classify, detect, segment, track, estimate pose, gaze and depth on images, folders, "
+    "videos and streams; explain what a CNN sees; train and evaluate a classifier on your own "
+    "classes. Files in, files out, for shell one-liners, YAML jobs and Makefiles.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings=CONTEXT,
 )
 
 
@@ -50,8 +80,12 @@ def _root(
     """Computer-vision tasks from the command line."""
 
 
+def _listed_only() -> None:
+    """Stands in for a task in the root's listing; LazyTaskGroup runs the real command."""
+
+
 for _spec in TASKS.values():
-    app.command(_spec.name, help=_spec.help)(make_task_command(_spec))
+    app.command(_spec.name, help=_spec.help)(_listed_only)
 
 
 @app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -74,8 +74,27 @@ def histogram(title: str, values: Sequence[float], low: float, high: float, bins
     return _frame(title, plot_h + 56, "".join(body))
 
 
-def lines(title: str, series: Mapping[str, Sequence[tuple[float, float]]], x_label: str) -> str:
-    """Step lines of cumulative counts over time, one per series."""
+def steps(values: Sequence[tuple[float, float]], x_end: float | None) -> list[tuple[float, float]]:
+    """A count that changes at events holds its value until the next one (a step, not a ramp),
+    and up to ``x_end`` (the end of the clip) after the last."""
+    out: list[tuple[float, float]] = []
+    for x, y in values:
+        if out and y != out[-1][1]:
+            out.append((x, out[-1][1]))
+        out.append((x, y))
+    if out and x_end is not None and x_end > out[-1][0]:
+        out.append((x_end, out[-1][1]))
+    return out
+
+
+def lines(
+    title: str,
+    series: Mapping[str, Sequence[tuple[float, float]]],
+    x_label: str,
+    x_end: float | None = None,
+) -> str:
+    """Step lines of cumulative counts over time, one per series, from 0 to ``x_end``."""
+    series = {name: steps(values, x_end) for name, values in series.items()}
     points = [p for s in series.values() for p in s]
     if not points:
         return _frame(title, 40, f'<text x="0" y="34" {FONT}>nothing to show</text>')

@@ -34,7 +34,9 @@ def item_of(record: dict[str, Any]) -> dict[str, Any]:
                 "labels": [p["label"] for p in shown], "score": top["fraction"]}  # fmt: skip
     if preds and "box" in preds[0]:
         counts = Counter(p["label"] for p in preds)
-        caption = ", ".join(f"{n} {label}" for label, n in counts.most_common(3))
+        caption = ", ".join(  # "person \u00d72": no guessing at English plurals of class names
+            label if n == 1 else f"{label} \u00d7{n}" for label, n in counts.most_common(3)
+        )
         return {
             "caption": caption,
             "labels": sorted(counts),
@@ -133,7 +135,14 @@ def _tracks(analytics: dict[str, Any]) -> list[dict[str, str]]:
                 steps = [(0.0, 0.0)] + [(t, float(i + 1)) for i, t in enumerate(events)]
                 series[f"{line_name} {direction}"] = steps
         if series:
-            parts.append({"svg": charts.lines(f"{name}: line crossings over time", series, "s")})
+            duration = int(source["frames"]) / fps  # the whole clip, not up to the last event
+            parts.append(
+                {
+                    "svg": charts.lines(
+                        f"{name}: line crossings over time", series, "s", x_end=duration
+                    )
+                }
+            )
         zones = source.get("zones", {})
         if zones:
             rows = [(f"{z} (entries)", float(v["entries"])) for z, v in zones.items()]

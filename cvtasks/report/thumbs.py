@@ -1,6 +1,7 @@
 """Thumbnails for the report grid, made once into the report folder (so the page never loads a
-full-size image until one is opened): from the annotated image when there is one, else from the
-input; video frames are read in one pass per video."""
+full-size image until one is opened): from what the run drew (the annotated image or video
+frame, an explanation's panel) when there is one, else from the input; video frames are read in
+one pass per video."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from cvtasks.config import DEFAULT_MAX_IMAGE_PIXELS
 from cvtasks.errors import ItemError, UsageError
 from cvtasks.io.decode import decode_image
 from cvtasks.io.sources import VIDEO_EXTENSIONS, expand_sequences
+
+# Tasks whose drawing is only text the card shows anyway: their thumbnails show the input.
+TEXTUAL = ("classify", "eval")
 
 
 def relative(target: Path, start: Path) -> str:
@@ -76,6 +80,32 @@ def _frames_of(source: Path, wanted: set[int]) -> dict[int, np.ndarray]:
     return found
 
 
+def _first_frames(path: Path, count: int) -> dict[int, np.ndarray]:
+    """The first ``count`` frames of an annotated video by position (it holds one frame per
+    record of its source, in record order)."""
+    import cv2
+
+    found: dict[int, np.ndarray] = {}
+    capture = cv2.VideoCapture(str(path))
+    for position in range(count):
+        ok, bgr = capture.read()
+        if not ok:
+            break
+        found[position] = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    capture.release()
+    return found
+
+
+def _drawn(out: Path, files: dict[str, Any]) -> Path | None:
+    """The picture the run drew for a record: its annotated file, else an explanation's first
+    panel; None when it drew nothing (or the file is gone)."""
+    name = files.get("annotated") or next(
+        (v for k, v in files.items() if k.startswith("panel_")), None
+    )
+    path = out / str(name) if name else None
+    return path if path is not None and path.is_file() else None
+
+
 def _video_rate(path: Path) -> float | None:
     """Frames per second of an annotated video (PyAV), to open it at a record's frame."""
     import av
@@ -102,13 +132,15 @@ def make_thumbnails(
     thumbs.mkdir(parents=True, exist_ok=True)
     jobs: list[tuple[int, Path]] = []
     by_video: dict[str, list[int]] = defaultdict(list)
+    drawn_video: dict[str, Path] = {}
     rates: dict[Path, float | None] = {}
     for i, (record, item) in enumerate(zip(records, items, strict=True)):
-        annotated = (record.get("files") or {}).get("annotated")
         source = Path(str(record.get("source", "")))
-        drawn = out / annotated if annotated else None
+        drawn = _drawn(out, record.get("files") or {})
         if record.get("frame") is not None:
-            if drawn is not None and drawn.is_file():  # the k-th frame of the annotated video
+            if drawn is not None:  # the k-th frame of the annotated video
+                if record.get("task") not in TEXTUAL:
+                    drawn_video[str(source)] = drawn
                 if drawn not in rates:
                     rates[drawn] = _video_rate(drawn)
                 rate = rates[drawn]
@@ -117,11 +149,11 @@ def make_thumbnails(
                 item["time"] = len(by_video[str(source)]) / rate if rate else 0.0
             by_video[str(source)].append(i)
             continue
-        best = drawn if drawn is not None and drawn.is_file() else source
+        best = drawn if drawn is not None else source
         if best.is_file():
             item["full"] = relative(best, report_dir)
             # a classification's drawing is text the card shows anyway: the photo reads better
-            textual = record.get("task") in ("classify", "eval") and source.is_file()
+            textual = record.get("task") in TEXTUAL and source.is_file()
             jobs.append((i, source if textual else best))
     done = 0
 
@@ -137,10 +169,14 @@ def make_thumbnails(
             if done % 100 == 0:
                 progress(done)
     for video, indices in by_video.items():
-        wanted = {int(records[i]["frame"]) for i in indices}
-        frames = _frames_of(Path(video), wanted)
-        for i in indices:
-            frame = frames.get(int(records[i]["frame"]))
+        if video in drawn_video:  # what was drawn on each frame, by its position
+            frames = _first_frames(drawn_video[video], len(indices))
+            keys = list(range(len(indices)))
+        else:
+            frames = _frames_of(Path(video), {int(records[i]["frame"]) for i in indices})
+            keys = [int(records[i]["frame"]) for i in indices]
+        for i, key in zip(indices, keys, strict=True):
+            frame = frames.get(key)
             if frame is None:
                 continue
             target = thumbs / f"{i:06d}.jpg"

@@ -41,22 +41,43 @@ def test_help_and_version_do_not_import_torch():
         "    try: a.main()\n"
         "    except SystemExit: pass\n"
         "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+        "print(sorted(m for m in sys.modules if m.endswith('.config') and 'cvtasks.' in m))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.stdout.strip().endswith("NO-TORCH")
-    for command in (
-        "classify",
-        "detect",
-        "segment",
-        "pose",
-        "depth",
-        "explain",
-        "run",
-        "models",
-        "config",
-    ):
-        assert command in out.stdout
+    *_, torch_line, configs_line = out.stdout.strip().splitlines()
+    assert torch_line == "NO-TORCH"
+    # the root's help builds no task's command: only the shared base config is imported
+    assert configs_line == "['cvtasks.config']"
+    from cvtasks.tasks.registry import TASKS
+
+    for command in [*TASKS, "run", "models", "config", "inspect", "report"]:
+        assert f"│ {command} " in out.stdout, command
     assert "cvtasks 0.1.0" in out.stdout
+
+
+@pytest.mark.parametrize("task", ["classify", "track", "explain", "eval"])
+def test_each_task_builds_its_own_options_when_asked(task):
+    """Tasks' commands are built on demand (LazyTaskGroup): their help still shows every
+    option of their config, and nothing of the other tasks is imported."""
+    code = (
+        "import sys, cvtasks.cli.app as a\n"
+        f"sys.argv = ['cvtasks', '{task}', '--help']\n"
+        "try: a.main()\n"
+        "except SystemExit: pass\n"
+        "print(sorted(m for m in sys.modules if m.endswith('.config') and 'cvtasks.' in m))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    from cvtasks.config import config_fields, meta_of
+    from cvtasks.tasks.registry import TASKS
+
+    spec = TASKS[task]
+    assert f"Usage: cvtasks {task} [OPTIONS]" in out.stdout
+    for field in config_fields(spec.config_cls):
+        if meta_of(field).cli and field.name not in spec.positional and field.name != "inputs":
+            assert "--" + field.name.replace("_", "-") in out.stdout, field.name
+    imported = out.stdout.strip().splitlines()[-1]
+    for unrelated in ("gaze", "depth"):  # none of these four tasks builds on them
+        assert f"cvtasks.{unrelated}.config" not in imported, imported
 
 
 def test_python_dash_m_and_version():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from pathlib import Path
@@ -76,6 +77,8 @@ def test_the_page_shows_every_record_and_filters(browser, classified):
     assert "label=" in page.url  # the view can be shared
     shared = open_page(browser, page_path, page.url[page.url.index("#") :])
     assert shared.locator("#grid .item").count() == labels.count(label)
+    assert page.locator("#failures-title").text_content() == "failures (1)"
+    assert page.locator("#failures-box").get_attribute("open") is not None  # shown, not hidden
     failed = open_page(browser, page_path, "#failed=1")
     assert failed.locator("#grid .item").count() == 1
     assert "broken.jpg" in failed.locator("#grid .item").first.text_content()
@@ -153,3 +156,50 @@ def test_a_run_without_a_model_says_so(cli, tmp_path):
     header = json.loads(text[text.index("{") : text.rindex("}") + 1])["header"]
     assert header["model"] == f"detections:{scene / 'det' / 'det.txt'}"
     assert header["weights"].startswith("none") and "fasterrcnn" not in header["weights"]
+
+
+def test_steps_hold_their_count_until_the_next_event_and_reach_the_end():
+    from cvtasks.report.charts import steps
+
+    assert steps([(0.0, 0.0), (1.5, 1.0), (2.0, 2.0)], x_end=3.0) == [
+        (0.0, 0.0), (1.5, 0.0), (1.5, 1.0), (2.0, 1.0), (2.0, 2.0), (3.0, 2.0)
+    ]  # fmt: skip
+    assert steps([(0.0, 0.0)], x_end=None) == [(0.0, 0.0)]
+
+
+def test_video_thumbnails_show_what_was_drawn_and_crossings_span_the_clip(cli, tmp_path):
+    import re
+
+    import av
+    import numpy as np
+    from track_scenes import crossing_scene, write_sequence
+
+    scene = write_sequence(crossing_scene(), tmp_path / "SCENE-02")
+    out = tmp_path / "out"
+    ran = cli(["track", scene / "img1", "--detections", scene / "det" / "det.txt", "--line",
+               "mid=160,0,160,240", "-o", out, "-q", "--save-images", "--report"])  # fmt: skip
+    assert ran.exit_code == 0, ran.stderr
+    records = jsonl((out / "results.jsonl").read_text())
+    with av.open(str(out / records[0]["files"]["annotated"])) as video:
+        drawn = [f.to_ndarray(format="rgb24") for f in video.decode(video=0)]
+    k = 30  # a frame with tracked boxes on it
+    raw = np.asarray(Image.open(sorted((scene / "img1").iterdir())[k]).convert("RGB"))
+    thumb = np.asarray(Image.open(out / "report" / "thumbs" / f"{k:06d}.jpg"), dtype=float)
+
+    def distance(frame):
+        small = Image.fromarray(frame).resize(thumb.shape[1::-1], Image.BILINEAR)
+        return float(np.abs(np.asarray(small, dtype=float) - thumb).mean())
+
+    assert distance(drawn[k]) < 4 < distance(raw)  # the annotated frame, not the input
+
+    text = (out / "report" / "data.js").read_text()
+    data = json.loads(text[text.index("{") : text.rindex("}") + 1])
+    svg = next(s["svg"] for s in data["summaries"] if "line crossings" in s.get("svg", ""))
+    assert ">8 s<" in svg  # 80 frames at 10 fps: the axis spans the clip
+    for points in re.findall(r'points="([^"]+)"', svg):
+        xy = [tuple(map(float, p.split(","))) for p in points.split()]
+        assert xy[-1][0] == max(x for x, _ in xy) > 500  # to the right edge (the clip's end)
+        for (x0, y0), (x1, y1) in itertools.pairwise(xy):
+            assert x0 == x1 or y0 == y1  # steps: flat or vertical, never a ramp
+    captions = [i["caption"] for i in data["items"]]
+    assert "object \u00d72" in captions or "object ×2" in captions

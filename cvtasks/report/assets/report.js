@@ -200,7 +200,10 @@
       sums.append(fig);
     }
     const fails = $("#failures");
-    if (!R.failures.length) fails.append(text("p", "No input failed."));
+    const failed = R.failures.length;
+    $("#failures-title").textContent = failed ? `failures (${failed})` : "failures (none)";
+    $("#failures-box").open = failed > 0 && failed <= 50; // a long list stays one click away
+    if (!failed) fails.append(text("p", "No input failed."));
     for (const f of R.failures) fails.append(text("li", `${f.source}${f.frame !== null ? " #" + f.frame : ""}: ${f.error}`));
   }
 
