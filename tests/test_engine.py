@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -74,6 +75,7 @@ class LanedMeanPredictor(MeanPredictor):
 
     def infer(self, batch: torch.Tensor) -> torch.Tensor:
         self.threads.add(threading.current_thread().name)
+        time.sleep(0.05)  # busy long enough that the next batch needs another lane's thread
         return super().infer(batch)
 
 

@@ -10,7 +10,9 @@ import cvtasks
 from cvtasks.tasks.registry import TASKS
 
 PACKAGE = Path(cvtasks.__file__).parent
-FAMILIES = {"classify", "detect", "segment", "pose", "depth", "explain", "track", "gaze", "inspect"}
+FAMILIES = {
+    "classify", "detect", "segment", "pose", "depth", "explain", "track", "faces", "gaze", "inspect"
+}  # fmt: skip
 TOP = {"cli"}  # the CLI sits above everything and may import any package
 
 

@@ -46,6 +46,16 @@ TASKS: dict[str, TaskSpec] = {
             models="cvtasks.pose.predictor:pose_models",
         ),
         TaskSpec(
+            name="faces",
+            help="Find faces (MTCNN): boxes, scores and five landmarks; aligned and context "
+            "crops (--save-crops); one id per face through a video (--track).",
+            config="cvtasks.faces.config:FacesConfig",
+            predictor="cvtasks.faces.predictor:FacesPredictor",
+            models="cvtasks.faces.catalog:face_models",
+            catalog="cvtasks.faces.catalog:FACES_CATALOG",
+            stage="cvtasks.faces.track:make_face_track_stage",
+        ),
+        TaskSpec(
             name="gaze",
             help="Where each face looks (L2CS-Net on face crops from pose keypoints or a faces "
             "file): yaw, pitch and a 3-D gaze vector per face.",

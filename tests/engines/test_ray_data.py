@@ -417,3 +417,15 @@ def test_depth_with_ground_truth_on_ray(cli, tmp_path):
     same_records(jsonl(on_ray.stdout), jsonl(local.stdout))
     summary = [line for line in local.stderr.splitlines() if "depth eval over 1 image(s)" in line]
     assert summary and summary[0] in on_ray.stderr  # gathered where the results are written
+
+
+def test_faces_with_a_weights_folder_on_ray(cli, photos):
+    """MTCNN's three files as -w DIR travel to the actors like any folder spec."""
+    from real_weights import mtcnn_dir
+
+    base = ["faces", photos["astronaut"], photos["coffee"], "-w", mtcnn_dir(), "-f", "jsonl"]
+    local = cli(base)
+    on_ray = cli([*base, "--engine", "ray"])
+    assert local.exit_code == on_ray.exit_code == 0, on_ray.stderr
+    same_records(jsonl(on_ray.stdout), jsonl(local.stdout))
+    assert sum(len(r["predictions"]) for r in jsonl(local.stdout)) == 1

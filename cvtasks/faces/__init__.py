@@ -1,0 +1,1 @@
+"""Faces: MTCNN detection with five landmarks, aligned and context crops."""
