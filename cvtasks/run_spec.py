@@ -23,6 +23,7 @@ class RunInfo:
     model: str
     classes: tuple[str, ...]
     preprocessing: Mapping[str, Any]
+    crop: Mapping[str, Any] | None = None  # {"faces": True, "context": S or None}
 
 
 def is_run_folder(spec: str | Path) -> bool:
@@ -46,7 +47,10 @@ def read_run(folder: str | Path) -> RunInfo:
         missing = [k for k in ("resize", "crop", "mean", "std") if k not in preprocessing]
         if missing:
             raise KeyError(f"preprocessing lacks {', '.join(missing)}")
-        return RunInfo(path, str(run["model"]), classes, preprocessing)
+        crop = run.get("crop")
+        return RunInfo(
+            path, str(run["model"]), classes, preprocessing, dict(crop) if crop else None
+        )
     except (ConfigError, KeyError, TypeError, ValueError) as exc:
         raise WeightsError(
             f"{path} is not a usable cvtasks train run folder ({RUN_CONFIG}: {exc})"

@@ -4,8 +4,40 @@ options from this class."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cvtasks.config import MODEL_HELP, InferenceConfig, option
+
+
+def crop_option() -> Any:
+    return option(
+        None,
+        "What the classifier judges: the whole image (default) or each face MTCNN finds "
+        "(faces: an aligned crop, or the box with context, see --context). A run folder "
+        "trained with --crop faces crops the same way without being told.",
+        choices=("faces",),
+        panel="Task",
+    )
+
+
+def context_option() -> Any:
+    return option(
+        None,
+        "--crop faces: the face box scaled this much about its centre (e.g. 2.7, as "
+        "Silent-Face-Anti-Spoofing) instead of the aligned 112x112 crop.",
+        minimum=1.0,
+        maximum=10.0,
+        panel="Task",
+    )
+
+
+def face_weights_option() -> Any:
+    return option(
+        "DEFAULT",
+        "--crop faces: MTCNN's weights (DEFAULT: the cache, see `cvtasks models info mtcnn`; "
+        "or a folder with pnet.pt, rnet.pt, onet.pt).",
+        panel="Model",
+    )
 
 
 @dataclass
@@ -21,6 +53,9 @@ class ClassifyConfig(InferenceConfig):
         choices=("mean", "vote"),
         panel="Task",
     )
+    crop: str | None = crop_option()
+    context: float | None = context_option()
+    face_weights: str = face_weights_option()
 
 
 @dataclass

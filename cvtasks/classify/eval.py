@@ -48,6 +48,7 @@ class EvalStage(Stage):
         self.truth: list[int] = []
         self.ranked: list[metrics.Ranked] = []
         self.sources: list[str] = []
+        self.no_face: list[str] = []  # --crop faces: images with no face to judge
         self.result: dict[str, Any] | None = None
 
     @property
@@ -63,7 +64,9 @@ class EvalStage(Stage):
                 f"(the model's classes: {listed(self.classes)})"
             )
         for frame, outcome in pairs:
-            if not isinstance(outcome, Failure):
+            if not isinstance(outcome, Failure) and getattr(outcome, "faces", None) == []:
+                self.no_face.append(frame.source)
+            elif not isinstance(outcome, Failure):
                 predictions = getattr(outcome, "predictions", [])
                 self.ranked.append([(p.index, p.score) for p in predictions])
                 self.truth.append(index[self.truth_names[frame.source]])
@@ -76,6 +79,9 @@ class EvalStage(Stage):
         classes = self.classes
         result: dict[str, Any] = {"model": self.cfg.model, "weights": self.cfg.weights}
         result.update(metrics.report(self.truth, self.ranked, classes))
+        if getattr(self.predictor, "crop", None) is not None:
+            result["crop"] = self.predictor.crop.describe()
+            result["no_face"] = sorted(self.no_face)  # not scored: nothing to judge
         if len(classes) == 2:
             positive = self._positive(classes)
             result["positive"] = classes[positive]
@@ -85,13 +91,20 @@ class EvalStage(Stage):
         self.result = result
         if self.out is not None:
             self._write_files(result, classes)
+        lines = []
+        if self.no_face:
+            lines.append(
+                f"eval: {len(self.no_face)} image(s) without a face are not scored: "
+                f"{listed(sorted(self.no_face))}"
+            )
         return [
+            *lines,
             f"eval: {result['n']} images, top-1 {result['top1']:.4f}"
             + (
                 f", ACER {result['acer']:.4f}, EER {result['eer']:.4f}"
                 if result.get("eer") is not None
                 else ""
-            )
+            ),
         ]
 
     def _positive(self, classes: list[str]) -> int:

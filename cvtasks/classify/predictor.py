@@ -20,7 +20,8 @@ from torchvision.models import get_model
 
 from cvtasks.classify.config import ClassifyConfig
 from cvtasks.log import warn
-from cvtasks.render.draw import draw_text_panel
+from cvtasks.render.draw import draw_boxes, draw_text_panel
+from cvtasks.render.palette import class_colour
 from cvtasks.tasks.base import Predictor, class_names
 from cvtasks.types import Frame, Result
 from cvtasks.weights import (
@@ -42,21 +43,43 @@ class ClassPrediction:
 
 
 @dataclass
+class FaceVerdict:
+    """``--crop faces``: one face (box, score, landmarks) and the classifier's top-k on it."""
+
+    face: Any  # cvtasks.classify.face_crops.FoundFace
+    predictions: list[ClassPrediction]
+
+    def to_record(self) -> dict[str, Any]:
+        return {**self.face.to_record(), "predictions": [asdict(p) for p in self.predictions]}
+
+
+@dataclass
 class ClassifyResult:
     """Top-k classes of one image, highest probability first (``probabilities``: every
-    class's, kept only for per-video verdicts; not in the record)."""
+    class's, kept only for per-video verdicts; not in the record). With ``--crop faces``,
+    ``faces`` holds every face's verdict and ``predictions`` the most confident face's."""
 
     predictions: list[ClassPrediction]
     probabilities: np.ndarray | None = None
+    faces: list[FaceVerdict] | None = None
 
     def to_record(self) -> dict[str, Any]:
-        return {"predictions": [asdict(p) for p in self.predictions]}
+        record: dict[str, Any] = {"predictions": [asdict(p) for p in self.predictions]}
+        if self.faces is not None:
+            record["faces"] = [f.to_record() for f in self.faces]
+        return record
 
     def summary(self) -> str:
         """Every one of the top-k classes, one per line of the table cell."""
+        if self.faces == []:
+            return "no face"
         return "\n".join(f"{p.label} {p.score:.3f}" for p in self.predictions)
 
     def annotate(self, image: np.ndarray) -> np.ndarray:
+        if self.faces is not None:
+            tags = [f"{v.predictions[0].label} {v.predictions[0].score:.2f}" for v in self.faces]
+            colours = [class_colour(v.predictions[0].index + 1) for v in self.faces]
+            return draw_boxes(image, [v.face.box for v in self.faces], tags, colours)
         lines = [f"{p.label}  {p.score:.2f}" for p in self.predictions]
         return draw_text_panel(image, lines)
 
@@ -124,26 +147,85 @@ class ClassifyPredictor(Predictor):
         self.transforms = self.weights.transforms()
         model = build_classifier(cfg.model, self.weights, len(self.labels)).to(device)
         self.model = self.maybe_compile(self.use_channels_last(self.maybe_fold_batchnorm(model)))
+        self.crop = crop_spec(cfg)
+        self.faces_preprocess: Any = None
+        if self.crop is not None:
+            from cvtasks.classify.face_crops import FaceCropper, FacesPreprocess
 
-    def preprocessor(self) -> Callable[[Image.Image], torch.Tensor]:
-        return self.transforms
+            self.supports_lanes = False  # type: ignore[misc]
+            cropper = FaceCropper(self.crop, cfg.face_weights)
+            self.faces_preprocess = FacesPreprocess(cropper, self.transforms)
+
+    def preprocessor(self) -> Callable[[Image.Image], Any]:
+        return self.faces_preprocess or self.transforms
 
     def tensor_preprocessor(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        if self.crop is not None:
+            return None  # faces are found and cropped on the CPU
         return self.transforms  # torchvision's preset transforms take tensors as well as images
 
     def decode_min_side(self) -> int | None:
+        if self.crop is not None:
+            return None  # the face detector sees the full image
         return int(self.transforms.resize_size[0])
 
-    def infer(self, batch: torch.Tensor) -> torch.Tensor:
+    def preprocessing_note(self) -> str | None:
+        note = super().preprocessing_note()
+        if self.crop is not None and note is not None:
+            note += f"; crop {self.crop.describe()}"
+        return note
+
+    def collate(self, inputs: Sequence[Any]) -> Any:
+        return list(inputs) if self.crop is not None else super().collate(inputs)
+
+    def to_device(self, batch: Any) -> Any:
+        if self.crop is None:
+            return super().to_device(batch)
+        for item in batch:
+            item.tensors = self.layout(item.tensors.to(self.device))
+        return batch
+
+    def infer(self, batch: Any) -> Any:
+        if self.crop is not None:
+            return self._infer_faces(batch)
         logits = self.model(batch)
         return logits.float().softmax(dim=1)
 
-    def postprocess(self, outputs: torch.Tensor, frames: Sequence[Frame]) -> list[Result]:
+    def _infer_faces(self, batch: Any) -> list[tuple[Any, torch.Tensor]]:
+        """Every face of the batch in one forward pass, split back per image."""
+        counts = [len(item.faces) for item in batch]
+        crops = [item.tensors for item in batch if len(item.faces)]
+        probs = self.model(torch.cat(crops)).float().softmax(dim=1) if crops else None
+        out, start = [], 0
+        for item, count in zip(batch, counts, strict=True):
+            mine = probs[start : start + count] if probs is not None else torch.empty(0)
+            out.append((item.faces, mine))
+            start += count
+        return out
+
+    def _ranked(self, probs: torch.Tensor) -> list[ClassPrediction]:
+        scores, indices = probs.topk(self.top_k)
+        return [
+            ClassPrediction(self.labels[i], int(i), round(float(s), 6))
+            for s, i in zip(scores.tolist(), indices.tolist(), strict=True)
+        ]
+
+    def postprocess(self, outputs: Any, frames: Sequence[Frame]) -> list[Result]:
         assert isinstance(self.cfg, ClassifyConfig)
+        if self.crop is not None:
+            results: list[Result] = []
+            for faces, probs in outputs:
+                verdicts = [
+                    FaceVerdict(f, self._ranked(p)) for f, p in zip(faces, probs, strict=True)
+                ]
+                first = verdicts[0].predictions if verdicts else []
+                every = probs[0].cpu().numpy() if verdicts else None
+                results.append(ClassifyResult(first, every, verdicts))
+            return results
         scores, indices = outputs.topk(self.top_k, dim=1)
         keep_all = self.cfg.aggregate is not None
         every = outputs.float().cpu().numpy() if keep_all else None
-        results: list[Result] = []
+        results = []
         for row, (row_scores, row_indices) in enumerate(
             zip(scores.tolist(), indices.tolist(), strict=True)
         ):
@@ -153,3 +235,21 @@ class ClassifyPredictor(Predictor):
             ]
             results.append(ClassifyResult(preds, every[row] if every is not None else None))
         return results
+
+
+def crop_spec(cfg: Any) -> Any:
+    """``--crop faces`` (with ``--context``), or what the run folder given as ``-w`` was trained
+    with; None for whole images."""
+    from cvtasks.classify.face_crops import CropSpec
+    from cvtasks.config import is_given
+    from cvtasks.run_spec import is_run_folder, read_run
+
+    if cfg.crop == "faces":
+        return CropSpec(cfg.context)
+    spec = str(cfg.weights).strip()
+    if is_run_folder(spec) and not is_given(cfg, "crop"):
+        crop = read_run(spec).crop
+        if crop and crop.get("faces"):
+            context = cfg.context if is_given(cfg, "context") else crop.get("context")
+            return CropSpec(context)
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cvtasks.classify.config import context_option, crop_option, face_weights_option
 from cvtasks.config import MODEL_HELP, BaseConfig, option
 
 AUGMENTS = ("none", "light", "strong")
@@ -74,6 +75,9 @@ class TrainConfig(BaseConfig):
         maximum=1024,
         panel="Data",
     )
+    crop: str | None = crop_option()
+    context: float | None = context_option()
+    face_weights: str = face_weights_option()
     augment: str = option(
         "light",
         "Augmentation (torchvision transforms v2): none (evaluation preprocessing), light "

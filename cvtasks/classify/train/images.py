@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 import torchvision.transforms.functional as TF
+from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms import InterpolationMode
 
@@ -18,6 +19,8 @@ from cvtasks.classify.train.data import Sample
 from cvtasks.errors import ItemError
 from cvtasks.io.decode import decode_image
 from cvtasks.log import warn
+
+NO_FACE = "no face found"
 
 
 class ResizedImages:
@@ -30,8 +33,10 @@ class ResizedImages:
         max_pixels: int,
         cache_mb: int,
         on_corrupt: str = "warn",
+        cropper: Callable[[Image.Image], list[Any]] | None = None,
     ) -> None:
         self.on_corrupt = on_corrupt
+        self.cropper = cropper  # --crop faces: the most confident face's crop is the sample
         self.warned: set[int] = set()  # corrupt JPEGs said once per process
         self.samples = list(samples)
         self.resize = int(p["resize"])
@@ -57,6 +62,12 @@ class ResizedImages:
         if "corrupt" in image.info and index not in self.warned:
             self.warned.add(index)
             warn(f"{path}: {image.info['corrupt']}")
+        if self.cropper is not None:
+            faces = self.cropper(image)
+            if not faces:
+                self.errors[index] = f"{NO_FACE} (--crop faces): nothing to learn from"
+                raise ItemError(self.errors[index])
+            image = faces[0][1]
         resized = TF.resize(image, [self.resize], interpolation=self.interpolation, antialias=True)
         tensor = TF.pil_to_tensor(resized)
         size = tensor.numel()

@@ -98,6 +98,7 @@ def write_run_config(
     classes: list[str],
     preprocessing: dict[str, Any],
     best: dict[str, Any] | None,
+    crop: dict[str, Any] | None = None,
 ) -> None:
     """config.yaml: the resolved options (commented) and a ``run:`` section that makes the
     folder a weights spec (model, classes, evaluation preprocessing, best epoch)."""
@@ -112,6 +113,8 @@ def write_run_config(
         "weights": RUN_BEST,
         "best": best,
     }
+    if crop is not None:  # what the classifier was shown: -w RUN crops the same way
+        run["crop"] = crop
     text = dump_config(cfg, "train", header=header)
     text += "\n# --- the run (read by -w RUN_FOLDER) ---\n"
     text += yaml.safe_dump({"run": run}, sort_keys=False, allow_unicode=True)

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from cvtasks.classify.train.config import TrainConfig
 from cvtasks.classify.train.data import LabelledSet, load_labelled_set
+from cvtasks.classify.train.images import NO_FACE
 from cvtasks.errors import UsageError
 from cvtasks.io.lock import out_lock
 from cvtasks.io.outdir import check_resume_compatible
@@ -98,10 +99,16 @@ def _train(cfg: TrainConfig, data: LabelledSet, folder: Path, console: Console) 
     preprocessing = preprocessing_for(start, cfg.img_size)
     folder.mkdir(parents=True, exist_ok=True)
     errors: dict[str, str] = {}
+    no_face: set[str] = set()
 
     def unreadable(bad: Unreadable, part: str) -> None:
         samples = data.train if part == "train" else data.val
         path = str(samples[bad.index][0])
+        if bad.reason.startswith(NO_FACE):  # not a failure: there is nothing to judge
+            if path not in no_face:
+                no_face.add(path)
+                console.print(f"warning: {path}: {bad.reason} (skipped)", highlight=False)
+            return
         if path not in errors:
             errors[path] = bad.reason
             console.print(f"[red]error[/red]: {path}: {bad.reason} (skipped)", highlight=False)
@@ -109,14 +116,26 @@ def _train(cfg: TrainConfig, data: LabelledSet, folder: Path, console: Console) 
                 handle.write(dumps({"source": path, "frame": None, "error": bad.reason}) + "\n")
 
     cache_each = cfg.cache_mb // 2 if cfg.workers == 0 else 0  # workers hold their own copies
+    from cvtasks.classify.predictor import crop_spec
+
+    crop = crop_spec(cfg)
+    cropper = None
+    if crop is not None:
+        from cvtasks.classify.face_crops import FaceCropper
+
+        cropper = FaceCropper(crop, cfg.face_weights)
+        console.print(f"crop: {crop.describe()}, the most confident face of each image")
     train_images = ResizedImages(
-        data.train, preprocessing, cfg.max_image_pixels, cache_each, cfg.on_corrupt
+        data.train, preprocessing, cfg.max_image_pixels, cache_each, cfg.on_corrupt, cropper
     )
     val_images = ResizedImages(
-        data.val, preprocessing, cfg.max_image_pixels, cache_each, cfg.on_corrupt
+        data.val, preprocessing, cfg.max_image_pixels, cache_each, cfg.on_corrupt, cropper
     )
+    crop_record = crop.to_record() if crop is not None else None
     optimizer = optimizer_for(model, cfg.lr, cfg.weight_decay)
-    steps_per_epoch = max(1, len(data.train) // cfg.batch_size)
+    # the loader's batches per epoch: every partial batch but one of a single image
+    count, size = len(data.train), cfg.batch_size
+    steps_per_epoch = max(1, count // size if count % size == 1 else math.ceil(count / size))
     scheduler = schedule(
         optimizer, math.ceil(cfg.warmup * steps_per_epoch), cfg.epochs * steps_per_epoch
     )
@@ -131,7 +150,7 @@ def _train(cfg: TrainConfig, data: LabelledSet, folder: Path, console: Console) 
             (folder / stale).unlink(missing_ok=True)
         write_labels(folder, data.classes)
         write_split(folder, data, cfg)
-        write_run_config(folder, cfg, data.classes, preprocessing, None)
+        write_run_config(folder, cfg, data.classes, preprocessing, None, crop_record)
     loop = Loop(
         cfg, precision, data, model, device,
         LabelledImages(train_images, train_transform(preprocessing, cfg.augment)),
@@ -158,7 +177,7 @@ def _train(cfg: TrainConfig, data: LabelledSet, folder: Path, console: Console) 
         "val_top1": state.best_top1,
         "val_loss": round(state.best_loss, 6),
     }
-    write_run_config(folder, cfg, data.classes, preprocessing, best)
+    write_run_config(folder, cfg, data.classes, preprocessing, best, crop_record)
     summary = {
         "task": "train",
         "model": cfg.model,
@@ -168,6 +187,8 @@ def _train(cfg: TrainConfig, data: LabelledSet, folder: Path, console: Console) 
         "best": best,
         "unreadable": len(errors),
     }
+    if no_face:
+        summary["no_face"] = len(no_face)
     print(dumps(summary), flush=True)
     return len(errors)
 
