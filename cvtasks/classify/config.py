@@ -92,3 +92,26 @@ class EvalConfig(ClassifyConfig):
         maximum=1.0,
         panel="Task",
     )
+    target_apcer: float | None = option(
+        None,
+        "Two classes: also report the threshold whose APCER is at most this (e.g. 0.01) and "
+        "the BPCER it costs.",
+        minimum=0.0,
+        maximum=1.0,
+        panel="Task",
+    )
+    target_bpcer: float | None = option(
+        None,
+        "Two classes: also report the threshold whose BPCER is at most this, and its APCER.",
+        minimum=0.0,
+        maximum=1.0,
+        panel="Task",
+    )
+    calibrate: bool = option(
+        False,
+        "With -w RUN_FOLDER, on held-out (validation) data: fit a temperature to the logits "
+        "(ECE before and after in the report) and, for two classes, choose the decision "
+        "threshold (at --target-apcer, --target-bpcer, else the EER); write both to "
+        "RUN_FOLDER/calibration.json, which `classify -w RUN_FOLDER` then applies.",
+        panel="Task",
+    )

@@ -49,6 +49,14 @@ class EvalStage(Stage):
         self.ranked: list[metrics.Ranked] = []
         self.sources: list[str] = []
         self.no_face: list[str] = []  # --crop faces: images with no face to judge
+        self.probabilities: list[Any] = []  # every class's log-probability, for calibration
+        from cvtasks.run_spec import is_run_folder
+
+        if cfg.calibrate and not is_run_folder(str(cfg.weights).strip()):
+            raise UsageError(
+                f"--calibrate writes the calibration into a run folder: pass -w runs/NAME "
+                f"(a `cvtasks train` output), not {cfg.weights}"
+            )
         self.result: dict[str, Any] | None = None
 
     @property
@@ -69,6 +77,7 @@ class EvalStage(Stage):
             elif not isinstance(outcome, Failure):
                 predictions = getattr(outcome, "predictions", [])
                 self.ranked.append([(p.index, p.score) for p in predictions])
+                self.probabilities.append(getattr(outcome, "log_probabilities", None))
                 self.truth.append(index[self.truth_names[frame.source]])
                 self.sources.append(frame.source)
             yield frame, outcome
@@ -79,6 +88,18 @@ class EvalStage(Stage):
         classes = self.classes
         result: dict[str, Any] = {"model": self.cfg.model, "weights": self.cfg.weights}
         result.update(metrics.report(self.truth, self.ranked, classes))
+        positive = self._positive(classes) if len(classes) == 2 else None
+        if all(p is not None for p in self.probabilities):
+            import numpy as np
+
+            from cvtasks.classify import calibration
+
+            result.update(
+                calibration.evaluate(
+                    self.cfg, np.stack(self.probabilities), np.array(self.truth), classes,
+                    positive, getattr(self.predictor, "temperature", 1.0),
+                )
+            )  # fmt: skip
         if getattr(self.predictor, "crop", None) is not None:
             result["crop"] = self.predictor.crop.describe()
             result["no_face"] = sorted(self.no_face)  # not scored: nothing to judge
@@ -86,12 +107,25 @@ class EvalStage(Stage):
             positive = self._positive(classes)
             result["positive"] = classes[positive]
             result.update(
-                metrics.attack_metrics(self.truth, self.ranked, positive, self.cfg.threshold)
+                metrics.attack_metrics(self.truth, self.ranked, positive, self._threshold())
             )
         self.result = result
         if self.out is not None:
             self._write_files(result, classes)
         lines = []
+        chosen = result.get("calibration")
+        if chosen is not None:
+            decided = (
+                f"; bona fide = {chosen['positive']} when P >= {chosen['threshold']} "
+                f"({chosen['rule']})"
+                if chosen["threshold"] is not None
+                else ""
+            )
+            lines.append(
+                f"eval --calibrate: temperature {chosen['temperature']:.4g}, ECE "
+                f"{chosen['ece_before']:.4f} -> {chosen['ece_after']:.4f}{decided}; written to "
+                f"{chosen['written']}"
+            )
         if self.no_face:
             lines.append(
                 f"eval: {len(self.no_face)} image(s) without a face are not scored: "
@@ -100,12 +134,22 @@ class EvalStage(Stage):
         return [
             *lines,
             f"eval: {result['n']} images, top-1 {result['top1']:.4f}"
+            + (f", ECE {result['ece']:.4f}" if "ece" in result else "")
             + (
                 f", ACER {result['acer']:.4f}, EER {result['eer']:.4f}"
                 if result.get("eer") is not None
                 else ""
             ),
         ]
+
+    def _threshold(self) -> float:
+        """``--threshold``, else the run folder's calibrated one (what classify applies)."""
+        from cvtasks.config import is_given
+
+        calibration = getattr(self.predictor, "calibration", None) or {}
+        if calibration.get("threshold") is not None and not is_given(self.cfg, "threshold"):
+            return float(calibration["threshold"])
+        return self.cfg.threshold
 
     def _positive(self, classes: list[str]) -> int:
         if self.cfg.positive is None:
@@ -136,6 +180,9 @@ class EvalStage(Stage):
             )  # fmt: skip
         atomic_write_text(self.out / "predictions.csv", buffer.getvalue())
         atomic_write_text(self.out / "metrics.json", json.dumps(result, indent=2) + "\n")
+        if "reliability" in result:
+            after = (result.get("calibration") or {}).get("reliability_after")
+            plots.reliability_png(result["reliability"], after, self.out / "reliability.png", title)
         if result.get("roc_auc") is not None:
             positive = classes.index(result["positive"])
             labels = np.array([t == positive for t in self.truth])
@@ -194,6 +241,20 @@ def table_report(result: dict[str, Any]) -> str:
             f"bona fide = {result['positive']}, threshold {result['threshold']}: APCER "
             f"{result['apcer']:.4f}, BPCER {result['bpcer']:.4f}, ACER {result['acer']:.4f}; "
             f"ROC AUC {auc}, EER {eer}",
+            highlight=False,
+        )
+    for key, target in (("at_target_apcer", "APCER"), ("at_target_bpcer", "BPCER")):
+        found = result.get(key)
+        if found:
+            console.print(
+                f"threshold for the target {target}: {found['threshold']} (APCER "
+                f"{found['apcer']:.4f}, BPCER {found['bpcer']:.4f})",
+                highlight=False,
+            )
+    if "ece" in result:
+        console.print(
+            f"expected calibration error (15 bins): {result['ece']:.4f}"
+            + (f" at temperature {result['temperature']:g}" if result["temperature"] != 1 else ""),
             highlight=False,
         )
     return buffer.getvalue()

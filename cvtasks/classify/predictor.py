@@ -62,9 +62,13 @@ class ClassifyResult:
     predictions: list[ClassPrediction]
     probabilities: np.ndarray | None = None
     faces: list[FaceVerdict] | None = None
+    decision: dict[str, Any] | None = None  # a calibrated run folder's two-class verdict
+    log_probabilities: np.ndarray | None = None  # eval only: for calibration, not recorded
 
     def to_record(self) -> dict[str, Any]:
         record: dict[str, Any] = {"predictions": [asdict(p) for p in self.predictions]}
+        if self.decision is not None:
+            record["decision"] = self.decision
         if self.faces is not None:
             record["faces"] = [f.to_record() for f in self.faces]
         return record
@@ -148,6 +152,11 @@ class ClassifyPredictor(Predictor):
         model = build_classifier(cfg.model, self.weights, len(self.labels)).to(device)
         self.model = self.maybe_compile(self.use_channels_last(self.maybe_fold_batchnorm(model)))
         self.crop = crop_spec(cfg)
+        self.calibration = self._calibration(cfg)
+        self.temperature = float(self.calibration["temperature"]) if self.calibration else 1.0
+        from cvtasks.classify.config import EvalConfig
+
+        self.keeps_logs = isinstance(cfg, EvalConfig)
         self.faces_preprocess: Any = None
         if self.crop is not None:
             from cvtasks.classify.face_crops import FaceCropper, FacesPreprocess
@@ -155,6 +164,18 @@ class ClassifyPredictor(Predictor):
             self.supports_lanes = False  # type: ignore[misc]
             cropper = FaceCropper(self.crop, cfg.face_weights)
             self.faces_preprocess = FacesPreprocess(cropper, self.transforms)
+
+    def _calibration(self, cfg: ClassifyConfig) -> dict[str, Any] | None:
+        """A run folder's calibration.json (``eval classify --calibrate``), unless this run is
+        the one that fits it afresh."""
+        from cvtasks.classify.calibration import read_calibration
+
+        if getattr(cfg, "calibrate", False):
+            return None
+        found = read_calibration(str(cfg.weights))
+        if found and found.get("positive") is not None and found["positive"] not in self.labels:
+            found["positive"] = None  # a calibration of other classes decides nothing here
+        return found
 
     def preprocessor(self) -> Callable[[Image.Image], Any]:
         return self.faces_preprocess or self.transforms
@@ -188,18 +209,20 @@ class ClassifyPredictor(Predictor):
     def infer(self, batch: Any) -> Any:
         if self.crop is not None:
             return self._infer_faces(batch)
-        logits = self.model(batch)
-        return logits.float().softmax(dim=1)
+        logits = self.model(batch).float() / self.temperature
+        if self.keeps_logs:  # eval: calibration needs log-probabilities that do not underflow
+            return logits.softmax(dim=1), logits.log_softmax(dim=1)
+        return logits.softmax(dim=1)
 
-    def _infer_faces(self, batch: Any) -> list[tuple[Any, torch.Tensor]]:
+    def _infer_faces(self, batch: Any) -> list[tuple[Any, torch.Tensor, torch.Tensor]]:
         """Every face of the batch in one forward pass, split back per image."""
         counts = [len(item.faces) for item in batch]
         crops = [item.tensors for item in batch if len(item.faces)]
-        probs = self.model(torch.cat(crops)).float().softmax(dim=1) if crops else None
+        logits = self.model(torch.cat(crops)).float() / self.temperature if crops else None
         out, start = [], 0
         for item, count in zip(batch, counts, strict=True):
-            mine = probs[start : start + count] if probs is not None else torch.empty(0)
-            out.append((item.faces, mine))
+            mine = logits[start : start + count] if logits is not None else torch.empty(0, 0)
+            out.append((item.faces, mine.softmax(dim=1), mine.log_softmax(dim=1)))
             start += count
         return out
 
@@ -214,16 +237,22 @@ class ClassifyPredictor(Predictor):
         assert isinstance(self.cfg, ClassifyConfig)
         if self.crop is not None:
             results: list[Result] = []
-            for faces, probs in outputs:
+            for faces, probs, logs in outputs:
                 verdicts = [
                     FaceVerdict(f, self._ranked(p)) for f, p in zip(faces, probs, strict=True)
                 ]
                 first = verdicts[0].predictions if verdicts else []
                 every = probs[0].cpu().numpy() if verdicts else None
-                results.append(ClassifyResult(first, every, verdicts))
+                decision = self._decision(every) if every is not None else None
+                result = ClassifyResult(first, every, verdicts, decision)
+                result.log_probabilities = logs[0].cpu().numpy() if verdicts else None
+                results.append(result)
             return results
+        logs = None
+        if isinstance(outputs, tuple):
+            outputs, logs = outputs
         scores, indices = outputs.topk(self.top_k, dim=1)
-        keep_all = self.cfg.aggregate is not None
+        keep_all = self.cfg.aggregate is not None or self.calibration
         every = outputs.float().cpu().numpy() if keep_all else None
         results = []
         for row, (row_scores, row_indices) in enumerate(
@@ -233,8 +262,29 @@ class ClassifyPredictor(Predictor):
                 ClassPrediction(self.labels[i], int(i), round(float(s), 6))
                 for s, i in zip(row_scores, row_indices, strict=True)
             ]
-            results.append(ClassifyResult(preds, every[row] if every is not None else None))
+            mine = every[row] if every is not None else None
+            decision = self._decision(mine) if mine is not None else None
+            result = ClassifyResult(preds, mine, None, decision)
+            if logs is not None:
+                result.log_probabilities = logs[row].cpu().numpy()
+            results.append(result)
         return results
+
+    def _decision(self, probabilities: np.ndarray) -> dict[str, Any] | None:
+        """Two classes with a calibrated threshold: the verdict by that threshold."""
+        cal = self.calibration
+        if not cal or cal.get("positive") is None or cal.get("threshold") is None:
+            return None
+        positive = self.labels.index(cal["positive"])
+        score = float(probabilities[positive])
+        other = self.labels[1 - positive] if len(self.labels) == 2 else None
+        accepted = score >= float(cal["threshold"])
+        return {
+            "label": cal["positive"] if accepted else other,
+            "score": round(score, 6),
+            "threshold": cal["threshold"],
+            "rule": cal.get("rule"),
+        }
 
 
 def crop_spec(cfg: Any) -> Any:

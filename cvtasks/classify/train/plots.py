@@ -101,3 +101,34 @@ def roc_png(
     axes.set_title(title, fontsize=10)
     figure.tight_layout()
     _save(figure, path)
+
+
+def reliability_png(
+    before: dict[str, Any], after: dict[str, Any] | None, path: Path, title: str
+) -> None:
+    """Accuracy against confidence per bin (the diagonal is perfect calibration), bar widths
+    the bins; with ``after``, the calibrated model's bins beside."""
+    plt = _pyplot()
+    panels = [("as given", before)] + ([("calibrated", after)] if after else [])
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.6), squeeze=False)
+    for ax, (name, bins) in zip(axes[0], panels, strict=True):
+        count = len(bins["counts"])
+        edges = np.linspace(0, 1, count + 1)
+        accuracy = [a if a is not None else 0.0 for a in bins["accuracy"]]
+        ax.bar(edges[:-1], accuracy, width=1 / count, align="edge", color="#3d7dd8",
+               edgecolor="white", label="accuracy")  # fmt: skip
+        ax.plot([0, 1], [0, 1], "--", color="#888", label="perfect calibration")
+        total = sum(bins["counts"]) or 1
+        gaps = [
+            abs((a or 0.0) - (c or 0.0)) * n
+            for a, c, n in zip(bins["accuracy"], bins["confidence"], bins["counts"], strict=True)
+        ]
+        ax.set_title(f"{name}: ECE {sum(gaps) / total:.3f}", fontsize=10)
+        ax.set_xlabel("confidence (top-1 probability)")
+        ax.set_ylabel("accuracy")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.legend(loc="upper left", fontsize=8)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    _save(figure, path)
