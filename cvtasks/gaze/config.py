@@ -34,13 +34,27 @@ class GazeConfig(InferenceConfig):
     faces: str | None = option(
         None,
         "Face boxes from any face detector: cvtasks detect-style JSONL (source, frame, "
-        "predictions with box and score). Default: faces from Keypoint R-CNN's nose, eyes and "
-        "ears.",
+        "predictions with box and score), e.g. `cvtasks faces` records. Default: "
+        "--face-detector.",
         panel="Task",
+    )
+    face_detector: str = option(
+        "mtcnn",
+        "Without --faces, where the faces come from: mtcnn (the face detector of `cvtasks "
+        "faces`; the gaze starts between its eye landmarks) or keypoints (a face box from "
+        "Keypoint R-CNN's nose, eyes and ears: people seen from afar).",
+        choices=("mtcnn", "keypoints"),
+        panel="Task",
+    )
+    face_weights: str = option(
+        "DEFAULT",
+        "--face-detector mtcnn: its weights (DEFAULT: the cache, `cvtasks models pull mtcnn`; "
+        "or a folder with pnet.pt, rnet.pt, onet.pt).",
+        panel="Model",
     )
     pose_model: str = option(
         "keypointrcnn_resnet50_fpn",
-        "Without --faces: the keypoint model whose face keypoints give the face boxes.",
+        "--face-detector keypoints: the keypoint model whose face keypoints give the faces.",
         panel="Model",
     )
     pose_weights: str = option(

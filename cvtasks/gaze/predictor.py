@@ -128,8 +128,13 @@ class GazePredictor(Predictor):
         self.faces_file = read_faces(cfg.faces) if cfg.faces else None
         self.unlisted: set[str] = set()  # inputs the faces file has no entry for (warned)
         self.detector: Any = None
+        self.mtcnn: Any = None
         self.transforms: Any = _size_only
-        if self.faces_file is None:
+        if self.faces_file is None and cfg.face_detector == "mtcnn":
+            from cvtasks.faces.weights import load_mtcnn
+
+            self.mtcnn = load_mtcnn(cfg.face_weights, device)
+        elif self.faces_file is None:
             self._load_keypoint_model(cfg)
 
     def _load_keypoint_model(self, cfg: GazeConfig) -> None:
@@ -176,6 +181,8 @@ class GazePredictor(Predictor):
                         "no faces there"
                     )
             return [f for f in found if f.score >= self.cfg.conf]
+        if self.mtcnn is not None:
+            return self._mtcnn_faces(frame)
         faces = []
         for points, scores, score in zip(
             output["keypoints"].tolist(), output["keypoints_scores"].tolist(),
@@ -188,6 +195,21 @@ class GazePredictor(Predictor):
             face = face_from_keypoints(named, score) if score >= self.cfg.conf else None
             if face is not None:
                 faces.append(face)
+        return faces
+
+    def _mtcnn_faces(self, frame: Frame) -> list[Face]:
+        """MTCNN's faces; the gaze is drawn from between the two eye landmarks."""
+        from cvtasks.faces.mtcnn import detect
+
+        assert isinstance(self.cfg, GazeConfig) and frame.image is not None
+        found = detect(torch.from_numpy(np.ascontiguousarray(frame.image)), self.mtcnn)
+        faces = []
+        for box, score, marks in zip(
+            found.boxes.tolist(), found.scores.tolist(), found.landmarks.tolist(), strict=True
+        ):
+            if score >= self.cfg.conf:
+                eyes = ((marks[0][0] + marks[1][0]) / 2, (marks[0][1] + marks[1][1]) / 2)
+                faces.append(Face([round(v, 2) for v in box], round(score, 4), eyes))
         return faces
 
     def postprocess(self, outputs: Any, frames: Sequence[Frame]) -> list[Result]:

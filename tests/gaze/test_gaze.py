@@ -284,3 +284,19 @@ def test_an_input_missing_from_the_faces_file_is_said(cli, tmp_path):
     assert str(listed) + ":" not in result.stderr and result.stderr.count("no entry") == 1
     counts = [len(r["predictions"]) for r in jsonl(result.stdout)]
     assert counts == [1, 0]
+
+
+def test_faces_come_from_mtcnn_by_default(cli, photos, tmp_path):
+    """Without --faces, gaze looks at MTCNN's faces (keypoint faces stay an option)."""
+    from real_weights import mtcnn_dir
+
+    weights = tmp_path / "l2cs.pkl"
+    torch.save(crafted(90, 50, 40), weights)
+    args = ["gaze", photos["astronaut"], "-w", weights, "--input-size", "64", "-f", "jsonl", "-q"]
+    result = cli([*args, "--face-weights", mtcnn_dir()])
+    assert result.exit_code == 0, result.stderr
+    (face,) = jsonl(result.stdout)[0]["predictions"]
+    assert face["box"] == pytest.approx([180, 60, 269, 173], abs=3)  # the face, not the suit
+    assert face["yaw"] == pytest.approx(20.0, abs=1e-3)
+    offline = cli(args)  # DEFAULT MTCNN weights, nothing cached, offline
+    assert offline.exit_code == 3 and "cvtasks models pull mtcnn" in offline.stderr
