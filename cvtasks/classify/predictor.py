@@ -48,9 +48,22 @@ class FaceVerdict:
 
     face: Any  # cvtasks.classify.face_crops.FoundFace
     predictions: list[ClassPrediction]
+    probabilities: np.ndarray | None = None  # every class's (per-face verdicts of a video)
+    track_id: int | None = None  # videos: the same face keeps its id
+
+    @property
+    def box(self) -> list[float]:
+        return list(self.face.box)
+
+    @property
+    def score(self) -> float:
+        return float(self.face.score)
 
     def to_record(self) -> dict[str, Any]:
-        return {**self.face.to_record(), "predictions": [asdict(p) for p in self.predictions]}
+        record = {**self.face.to_record(), "predictions": [asdict(p) for p in self.predictions]}
+        if self.track_id is not None:
+            record["track_id"] = self.track_id
+        return record
 
 
 @dataclass
@@ -81,7 +94,11 @@ class ClassifyResult:
 
     def annotate(self, image: np.ndarray) -> np.ndarray:
         if self.faces is not None:
-            tags = [f"{v.predictions[0].label} {v.predictions[0].score:.2f}" for v in self.faces]
+            tags = [
+                (f"#{v.track_id} " if v.track_id is not None else "")
+                + f"{v.predictions[0].label} {v.predictions[0].score:.2f}"
+                for v in self.faces
+            ]
             colours = [class_colour(v.predictions[0].index + 1) for v in self.faces]
             return draw_boxes(image, [v.face.box for v in self.faces], tags, colours)
         lines = [f"{p.label}  {p.score:.2f}" for p in self.predictions]
@@ -239,7 +256,8 @@ class ClassifyPredictor(Predictor):
             results: list[Result] = []
             for faces, probs, logs in outputs:
                 verdicts = [
-                    FaceVerdict(f, self._ranked(p)) for f, p in zip(faces, probs, strict=True)
+                    FaceVerdict(f, self._ranked(p), p.cpu().numpy())
+                    for f, p in zip(faces, probs, strict=True)
                 ]
                 first = verdicts[0].predictions if verdicts else []
                 every = probs[0].cpu().numpy() if verdicts else None

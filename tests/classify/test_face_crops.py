@@ -89,3 +89,45 @@ def test_face_weights_offline_is_exit_3_with_the_fix(cli, photos, mnv2_file):
                   "--crop", "faces", "-q"])  # fmt: skip
     assert result.exit_code == 3
     assert "cvtasks models pull mtcnn" in result.stderr and "--face-weights" in result.stderr
+
+
+def test_a_video_gets_one_verdict_per_tracked_face(cli, mnv2_file, tmp_path):
+    import av
+    import numpy as np
+    from liveness_set import astronaut_face
+    from PIL import Image
+
+    face = astronaut_face()
+    video = tmp_path / "two.mp4"
+    with av.open(str(video), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 640, 320, "yuv420p"
+        for k in range(8):
+            canvas = Image.new("RGB", (640, 320), (90, 110, 130))
+            canvas.paste(face, (20 + 15 * k, 80))  # walks right
+            canvas.paste(face.transpose(Image.Transpose.FLIP_LEFT_RIGHT), (480, 100))  # stays
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.asarray(canvas), "rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    result = cli(["classify", video, "-m", "mobilenet_v2", "-w", mnv2_file, "--crop", "faces",
+                  "--face-weights", mtcnn_dir(), "--aggregate", "mean", "-f", "jsonl", "-q"])  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    records = jsonl(result.stdout)
+    frames = [r for r in records if not r.get("aggregate")]
+    assert len(frames) == 8 and all(len(r["faces"]) == 2 for r in frames)
+    ids = {face["track_id"] for r in frames for face in r["faces"]}
+    assert len(ids) == 2
+    verdicts = [r for r in records if r.get("aggregate")]
+    assert sorted(v["track_id"] for v in verdicts) == sorted(ids)
+    for verdict in verdicts:  # the mean over that face's frames only
+        mine = [
+            next(p["score"] for p in f["predictions"] if p["label"] == verdict["verdict"]["label"])
+            for r in frames
+            for f in r["faces"]
+            if f["track_id"] == verdict["track_id"]
+            and any(p["label"] == verdict["verdict"]["label"] for p in f["predictions"])
+        ]
+        assert verdict["frames"] == 8
+        if len(mine) == 8:
+            assert verdict["verdict"]["score"] == pytest.approx(sum(mine) / 8, abs=1e-5)
