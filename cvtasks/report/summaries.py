@@ -10,7 +10,7 @@ from typing import Any
 from cvtasks.report import charts
 from cvtasks.report.load import RunFolder
 
-BOXES = {"detect", "pose", "track", "segment"}
+BOXES = {"detect", "pose", "track", "segment", "faces"}
 
 
 def item_of(record: dict[str, Any]) -> dict[str, Any]:
@@ -46,7 +46,8 @@ def item_of(record: dict[str, Any]) -> dict[str, Any]:
         top = preds[0]
         return {"caption": f"{top['label']} {top.get('score', 0):.3f}", "labels": [top["label"]],
                 "score": top.get("score")}  # fmt: skip
-    return {"caption": "nothing found", "labels": [], "score": None}
+    nothing = "no face" if task == "faces" or record.get("faces") == [] else "nothing found"
+    return {"caption": nothing, "labels": [], "score": None}
 
 
 def summaries(run: RunFolder) -> list[dict[str, str]]:

@@ -232,3 +232,36 @@ def test_track_gives_a_moving_face_one_id(cli, tmp_path):
     assert len(records) == 12
     ids = {p["track_id"] for r in records for p in r["predictions"]}
     assert ids == {1} and all(len(r["predictions"]) == 1 for r in records)
+
+
+def test_tiny_faces_need_a_smaller_min_size_and_corrupt_files_are_said(cli, photos, tmp_path):
+    from broken_media import flip_bits
+    from liveness_set import astronaut_face
+
+    face = astronaut_face()
+    canvas = Image.new("RGB", (320, 240), (90, 110, 130))
+    canvas.paste(face.resize((13, 17), Image.Resampling.BICUBIC), (150, 100))  # a 13-px face
+    tiny = tmp_path / "tiny.png"
+    canvas.save(tiny)
+    (tmp_path / "flipped.jpg").write_bytes(flip_bits(photos["astronaut"].read_bytes(), 20))
+    args = ["faces", tiny, tmp_path / "flipped.jpg", "-w", mtcnn_dir(), "-f", "jsonl", "-q"]
+    default = cli(args)
+    assert default.exit_code == 0, default.stderr
+    found = {Path(r["source"]).name: r["predictions"] for r in jsonl(default.stdout)}
+    assert found["tiny.png"] == []  # below the default 20 px
+    assert "flipped.jpg: corrupt JPEG" in default.stderr  # decoded, and said
+    smaller = cli([*args[:2], "-w", mtcnn_dir(), "--min-size", "8", "-f", "jsonl", "-q"])
+    (face_record,) = jsonl(smaller.stdout)[0]["predictions"]
+    assert iou(face_record["box"], [150, 100, 163, 117]) > 0.3
+
+
+def test_the_report_shows_faces(cli, photos, tmp_path):
+    out = tmp_path / "out"
+    ran = cli(["faces", photos["astronaut"], photos["coffee"], "-w", mtcnn_dir(), "-o", out,
+               "--save-images", "-q", "--report"])  # fmt: skip
+    assert ran.exit_code == 0, ran.stderr
+    text = (out / "report" / "data.js").read_text()
+    data = json.loads(text[text.index("{") : text.rindex("}") + 1])
+    assert [i["caption"] for i in data["items"]] == ["face", "no face"]
+    titles = [s["svg"].split('aria-label="')[1].split('"')[0] for s in data["summaries"]]
+    assert titles == ["detections per class", "detection scores"]
