@@ -11,7 +11,13 @@ from cvtasks.errors import UsageError
 from cvtasks.tasks.registry import TASKS
 from cvtasks.tasks.spec import TaskSpec
 
-SHARED_MODELS = ("explain", "track", "train", "eval")  # commands using other tasks' models
+SHARED_MODELS = (
+    "explain",
+    "track",
+    "train",
+    "eval",
+    "eval-detect",
+)  # commands using other tasks' models
 
 
 @dataclass

@@ -34,11 +34,23 @@ class LazyTaskGroup(TyperGroup):
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         name, command, rest = super().resolve_command(ctx, args)
+        child = _child(name, rest)
+        if child is not None:  # `eval detect ...`: the sub-command's own options
+            if child.name not in _BUILT:
+                _BUILT[child.name] = _task_command(child)
+            return f"{name} {child.kind}", _BUILT[child.name], rest[1:]
         if name in TASKS:
             if name not in _BUILT:
                 _BUILT[name] = _task_command(TASKS[name])
             command = _BUILT[name]
         return name, command, rest
+
+
+def _child(name: str | None, rest: list[str]) -> TaskSpec | None:
+    """The sub-command spec ``rest[0]`` names under ``name`` (``eval detect``), if any."""
+    if not rest:
+        return None
+    return next((s for s in TASKS.values() if s.parent == name and s.kind == rest[0]), None)
 
 
 def _task_command(spec: TaskSpec) -> Any:
@@ -85,7 +97,8 @@ def _listed_only() -> None:
 
 
 for _spec in TASKS.values():
-    app.command(_spec.name, help=_spec.help)(_listed_only)
+    if _spec.parent is None:  # sub-commands are reached through their parent
+        app.command(_spec.name, help=_spec.help)(_listed_only)
 
 
 @app.command("run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

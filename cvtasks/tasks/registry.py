@@ -96,14 +96,28 @@ TASKS: dict[str, TaskSpec] = {
         ),
         TaskSpec(
             name="eval",
-            help="Measure a classifier on a labelled folder: top-1/top-5, per-class precision, "
-            "recall, F1, confusion; for two classes ROC AUC, EER, APCER, BPCER, ACER.",
+            help="Measure a model: `eval classify DATA` (top-1/top-5, per-class precision, "
+            "recall, F1, confusion, calibration; for two classes ROC AUC, EER, APCER, BPCER, "
+            "ACER) or `eval detect IMAGES --gt COCO.json` (COCO AP).",
             config="cvtasks.classify.config:EvalConfig",
             predictor="cvtasks.classify.predictor:ClassifyPredictor",
             models="cvtasks.classify.predictor:classification_models",
             positional=("kind",),
             expand="cvtasks.classify.eval:expand_eval_inputs",
             stage="cvtasks.classify.eval:make_eval_stage",
+        ),
+        TaskSpec(
+            name="eval-detect",
+            help="Measure a detector against COCO ground truth (or score saved predictions): "
+            "COCOeval's AP/AR, AP per class, precision and recall at --conf, precision-recall "
+            "curves and a confusion matrix with background.",
+            config="cvtasks.detect.eval_config:DetectEvalConfig",
+            predictor="cvtasks.detect.eval:make_eval_detector",
+            models="cvtasks.detect.predictor:detection_models",
+            runner="cvtasks.detect.eval:run_detect_eval",
+            stage="cvtasks.detect.eval:make_detect_eval_stage",
+            parent="eval",
+            kind="detect",
         ),
         TaskSpec(
             name="depth",

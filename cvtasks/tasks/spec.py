@@ -34,6 +34,8 @@ class TaskSpec:
     expand: str = "cvtasks.io.sources:expand_inputs"  # what the inputs mean (files or sources)
     stage: str | None = None  # "module:function" (cfg, out, items) -> a stage after the model
     catalog: str = "cvtasks.catalog:TORCHVISION"  # what `cvtasks models` shows of its models
+    parent: str | None = None  # a sub-command: `cvtasks PARENT KIND` (eval detect)
+    kind: str | None = None  # its name under the parent
 
     @property
     def config_cls(self) -> type[BaseConfig]:

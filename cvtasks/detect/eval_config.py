@@ -1,0 +1,57 @@
+"""Options of `cvtasks eval detect` (no torch here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cvtasks.config import option
+from cvtasks.detect.config import DetectConfig
+
+
+@dataclass
+class DetectEvalConfig(DetectConfig):
+    """Score a detector (or saved predictions) against COCO ground truth."""
+
+    gt: str | None = option(
+        None,
+        "The ground truth: a COCO instances JSON (images matched to the inputs by file name, "
+        "categories to the model's classes by name).",
+        panel="Task",
+    )
+    predictions: str | None = option(
+        None,
+        "Score saved predictions instead of running a model: a COCO results JSON (a list with "
+        "the --gt's image and category ids), a `detect -f coco` file, a results.jsonl or an "
+        "--out folder.",
+        panel="Input",
+    )
+    class_map: list[str] = option(
+        [],
+        "model_name=gt_name pairs, comma-separated, for classes named differently in --gt.",
+        panel="Task",
+    )
+    min_score: float = option(
+        0.05,
+        "Detections kept for AP (torchvision's reference evaluation keeps its models' 0.05): "
+        "low, so the precision-recall curves are complete.",
+        minimum=0.0,
+        maximum=1.0,
+        panel="Task",
+    )
+    conf: float = option(
+        0.5,
+        "The operating score: precision, recall and the confusion matrix count the detections "
+        "at least this confident (AP uses all above --min-score).",
+        minimum=0.0,
+        maximum=1.0,
+        panel="Task",
+    )
+    format: str | None = option(
+        None,
+        "What goes to stdout: table (a readable report) or json (one object) (default: table "
+        "on a terminal, else json).",
+        flag="-f",
+        choices=("table", "json"),
+        affects_results=False,
+        panel="Output",
+    )
