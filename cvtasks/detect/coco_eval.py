@@ -23,6 +23,9 @@ STAT_NAMES = (
     "ap", "ap50", "ap75", "ap_small", "ap_medium", "ap_large",
     "ar1", "ar10", "ar100", "ar_small", "ar_medium", "ar_large",
 )  # fmt: skip
+KEYPOINT_STAT_NAMES = (
+    "ap", "ap50", "ap75", "ap_medium", "ap_large", "ar", "ar50", "ar75", "ar_medium", "ar_large",
+)  # fmt: skip
 
 
 @dataclass
@@ -110,10 +113,12 @@ def match(
 
 
 def results_of(
-    gt: Any, records: Iterable[Mapping[str, Any]], matching: Matching
+    gt: Any, records: Iterable[Mapping[str, Any]], matching: Matching, iou_type: str = "bbox"
 ) -> list[dict[str, Any]]:
-    """COCO results (``image_id``, ``category_id``, ``bbox`` x y w h, ``score``)."""
+    """COCO results (``image_id``, ``category_id``, ``bbox`` x y w h, ``score``; with
+    ``segmentation`` (RLE) for segm, ``keypoints`` (x, y, v per point) for keypoints)."""
     by_name = {PurePath(str(i["file_name"])).name: int(i["id"]) for i in gt.dataset["images"]}
+    sizes = {int(i["id"]): (int(i["height"]), int(i["width"])) for i in gt.dataset["images"]}
     out = []
     for record in records:
         image_id = by_name.get(PurePath(str(record["source"])).name)
@@ -124,26 +129,60 @@ def results_of(
             if category is None:
                 continue
             x1, y1, x2, y2 = p["box"]
-            out.append(
-                {
-                    "image_id": image_id,
-                    "category_id": category,
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "score": float(p["score"]),
-                }
-            )
+            result: dict[str, Any] = {
+                "image_id": image_id,
+                "category_id": category,
+                "bbox": [x1, y1, x2 - x1, y2 - y1],
+                "score": float(p["score"]),
+            }
+            if iou_type == "segm":
+                result["segmentation"] = _rle(p, sizes[image_id])
+            elif iou_type == "keypoints":
+                result["keypoints"] = _keypoints(gt, category, p)
+            out.append(result)
     return out
 
 
+def _rle(prediction: Mapping[str, Any], size: tuple[int, int]) -> dict[str, Any]:
+    """A record's mask as COCO RLE (its ``mask``, or its ``polygons`` rasterised)."""
+    from pycocotools import mask as mask_utils
+
+    if "mask" in prediction:
+        return dict(prediction["mask"])
+    if "polygons" in prediction:
+        rle = mask_utils.merge(mask_utils.frPyObjects(prediction["polygons"], *size))
+        return {"size": list(rle["size"]), "counts": rle["counts"].decode("ascii")}
+    raise UsageError("eval segment needs masks: these predictions have none (a box detector?)")
+
+
+def _keypoints(gt: Any, category: int, prediction: Mapping[str, Any]) -> list[float]:
+    """A record's named keypoints in the order of the GT category's ``keypoints`` list."""
+    named = prediction.get("keypoints")
+    if isinstance(named, list) and len(named) % 3 == 0:  # already flat (a COCO export)
+        return [float(v) if k % 3 != 2 else 1.0 for k, v in enumerate(named)]
+    if not isinstance(named, Mapping):
+        raise UsageError("eval pose needs keypoints: these predictions have none")
+    order = gt.loadCats([category])[0].get("keypoints") or list(named)
+    flat: list[float] = []
+    for name in order:
+        x, y, _score = named.get(name, [0.0, 0.0, 0.0])
+        flat += [float(x), float(y), 1.0]
+    return flat
+
+
 def coco_evaluate(
-    gt: Any, results: list[dict[str, Any]], image_ids: Sequence[int], category_ids: Sequence[int]
+    gt: Any,
+    results: list[dict[str, Any]],
+    image_ids: Sequence[int],
+    category_ids: Sequence[int],
+    iou_type: str = "bbox",
 ) -> Any:
-    """COCOeval(iouType="bbox") run to its summary over these images and categories."""
+    """COCOeval(iouType=...) run to its summary over these images and categories."""
     from pycocotools.cocoeval import COCOeval
 
     with contextlib.redirect_stdout(io.StringIO()):
         detections = gt.loadRes(results) if results else _empty_results(gt)
-        evaluator = COCOeval(gt, detections, "bbox")
+        evaluator = COCOeval(gt, detections, iou_type)
         evaluator.params.imgIds = list(image_ids)
         evaluator.params.catIds = sorted(category_ids)
         evaluator.evaluate()

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from cvtasks.detect import coco_eval
 from cvtasks.detect.eval_config import DetectEvalConfig
@@ -19,14 +18,37 @@ from cvtasks.log import warn
 from cvtasks.stages import Stage
 from cvtasks.types import Failure, Frame, Outcome
 
-HIDDEN = {"N/A", "__background__", "background"}  # torchvision's placeholder categories
+T = TypeVar("T")
+HIDDEN = {"N/A", "__background__", "background", "no person"}  # torchvision's placeholders
+STAT_ORDER = (*coco_eval.STAT_NAMES, "ar", "ar50", "ar75")
 
 
 def make_eval_detector(cfg: DetectEvalConfig, device: Any) -> Any:
-    """The detector keeping everything above ``--min-score`` (``--conf`` is for the report)."""
+    """The model keeping everything above ``--min-score`` (``--conf`` is for the report)."""
+    if cfg.iou_type == "segm":
+        from cvtasks.segment.config import SegmentConfig
+        from cvtasks.segment.predictor import make_segment_predictor
+
+        return make_segment_predictor(_task_config(SegmentConfig, cfg), device)
+    if cfg.iou_type == "keypoints":
+        from cvtasks.pose.config import PoseConfig
+        from cvtasks.pose.predictor import PosePredictor
+
+        return PosePredictor(_task_config(PoseConfig, cfg), device)
+    from cvtasks.detect.config import DetectConfig
     from cvtasks.detect.predictor import DetectPredictor
 
-    return DetectPredictor(replace(cfg, conf=cfg.min_score), device)
+    return DetectPredictor(_task_config(DetectConfig, cfg), device)
+
+
+def _task_config(cls: type[T], cfg: DetectEvalConfig) -> T:
+    """The task's own config with the evaluation's shared options and ``--min-score`` as its
+    score threshold (the task's other options at their defaults: RLE masks, all keypoints)."""
+    from dataclasses import fields
+
+    names = {f.name for f in fields(cls)} & {f.name for f in fields(cfg)}  # type: ignore[arg-type]
+    shared = {n: getattr(cfg, n) for n in names if n not in ("format", "conf")}
+    return cls(**shared, conf=cfg.min_score)  # type: ignore[call-arg]
 
 
 def score_records(
@@ -51,7 +73,7 @@ def score_records(
             "no class of the predictions is a category of --gt (by name); map them with "
             "--class-map model_name=gt_name"
         )
-    results = coco_eval.results_of(gt, records, matching)
+    results = coco_eval.results_of(gt, records, matching, cfg.iou_type)
     return _score(cfg, gt, results, matching.image_ids, matching.scored, matching)
 
 
@@ -78,7 +100,10 @@ def _score(
 ) -> dict[str, Any]:
     if not results:
         warn("there are no predictions to score: every AP is 0")
-    evaluator = coco_eval.coco_evaluate(gt, results, image_ids, category_ids)
+    evaluator = coco_eval.coco_evaluate(gt, results, image_ids, category_ids, cfg.iou_type)
+    stat_names = (
+        coco_eval.KEYPOINT_STAT_NAMES if cfg.iou_type == "keypoints" else coco_eval.STAT_NAMES
+    )
     names = {int(c["id"]): c["name"] for c in gt.dataset["categories"]}
     stats = [round(float(v), 6) for v in evaluator.stats]
     operating = coco_eval.at_operating_score(evaluator, cfg.conf)
@@ -88,12 +113,13 @@ def _score(
         row["precision"] = round(tp / (tp + fp), 6) if tp + fp else None
         row["recall"] = round(tp / positives, 6) if positives else None
     report: dict[str, Any] = {
+        "iou_type": cfg.iou_type,
         "gt": cfg.gt,
         "model": "predictions:" + str(cfg.predictions) if cfg.predictions else cfg.model,
         "images": len(image_ids),
         "predictions": len(results),
         "coco_stats": stats,
-        **dict(zip(coco_eval.STAT_NAMES, stats, strict=True)),
+        **dict(zip(stat_names, stats, strict=True)),
         "conf": cfg.conf,
         "precision": operating["precision"],
         "recall": operating["recall"],
@@ -158,20 +184,29 @@ def read_predictions(path: str) -> tuple[list[dict[str, Any]] | None, list[dict[
 
 
 def _records_of_export(data: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """A `detect -f coco` file back to records (file names, category names)."""
+    """A `detect -f coco` file back to records (file names, category names, masks and
+    keypoints as the file has them)."""
     names = {int(c["id"]): c["name"] for c in data.get("categories", [])}
     by_image: dict[int, dict[str, Any]] = {
-        int(i["id"]): {"source": i["file_name"], "predictions": []} for i in data["images"]
-    }
+        int(i["id"]): {"source": i["file_name"], "width": i.get("width"),
+                       "height": i.get("height"), "predictions": []}
+        for i in data["images"]
+    }  # fmt: skip
     for a in data["annotations"]:
         x, y, w, h = a["bbox"]
-        by_image[int(a["image_id"])]["predictions"].append(
-            {
-                "label": names.get(int(a["category_id"]), str(a["category_id"])),
-                "score": a["score"],
-                "box": [x, y, x + w, y + h],
-            }
-        )
+        prediction: dict[str, Any] = {
+            "label": names.get(int(a["category_id"]), str(a["category_id"])),
+            "score": a["score"],
+            "box": [x, y, x + w, y + h],
+        }
+        segmentation = a.get("segmentation")
+        if isinstance(segmentation, dict):
+            prediction["mask"] = segmentation
+        elif isinstance(segmentation, list):
+            prediction["polygons"] = segmentation
+        if "keypoints" in a:
+            prediction["keypoints"] = list(a["keypoints"])  # x, y, v in the file's order
+        by_image[int(a["image_id"])]["predictions"].append(prediction)
     return list(by_image.values())
 
 
@@ -190,7 +225,14 @@ class DetectEvalStage(Stage):
         for frame, outcome in pairs:
             if not isinstance(outcome, Failure):
                 preds = [p.to_record() for p in getattr(outcome, "predictions", [])]
-                self.records.append({"source": frame.source, "predictions": preds})
+                self.records.append(
+                    {
+                        "source": frame.source,
+                        "predictions": preds,
+                        "width": frame.width,
+                        "height": frame.height,
+                    }
+                )
             yield frame, outcome
 
     def finish(self) -> list[str]:
@@ -212,9 +254,10 @@ def make_detect_eval_stage(
 
 
 def summary_line(result: Mapping[str, Any]) -> str:
+    kind = {"bbox": "detect", "segm": "segment", "keypoints": "pose"}[result["iou_type"]]
     return (
-        f"eval detect: {result['images']} images, AP {result['ap']:.4f}, AP50 "
-        f"{result['ap50']:.4f}, AP75 {result['ap75']:.4f}"
+        f"eval {kind}: {result['images']} images, AP {result['ap']:.4f}, AP50 "
+        f"{result['ap50']:.4f}, AP75 {result['ap75']:.4f} ({result['iou_type']})"
     )
 
 
@@ -241,21 +284,7 @@ def render(result: Mapping[str, Any], fmt: str) -> str:
     lines = [
         f"{result['model']} on {result['gt']}: {result['images']} images, "
         f"{result['predictions']} detections",
-        "  ".join(
-            f"{k} {_num(result[n])}"
-            for k, n in [
-                ("AP", "ap"),
-                ("AP50", "ap50"),
-                ("AP75", "ap75"),
-                ("APs", "ap_small"),
-                ("APm", "ap_medium"),
-                ("APl", "ap_large"),
-            ]
-        ),
-        "  ".join(
-            f"{k} {_num(result[n])}"
-            for k, n in [("AR1", "ar1"), ("AR10", "ar10"), ("AR100", "ar100")]
-        ),
+        "  ".join(f"{n} {_num(result[n])}" for n in STAT_ORDER if n in result),
         "(n/a: no ground truth of that size)",
         f"at score >= {result['conf']}: precision {_num(result['precision'])}, recall "
         f"{_num(result['recall'])} (IoU 0.5)",

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from cvtasks.config import option
+from cvtasks.config import MODEL_HELP, option
 from cvtasks.detect.config import DetectConfig
 
 
 @dataclass
 class DetectEvalConfig(DetectConfig):
     """Score a detector (or saved predictions) against COCO ground truth."""
+
+    iou_type: ClassVar[str] = "bbox"  # COCOeval's iouType
 
     gt: str | None = option(
         None,
@@ -55,3 +58,19 @@ class DetectEvalConfig(DetectConfig):
         affects_results=False,
         panel="Output",
     )
+
+
+@dataclass
+class SegmentEvalConfig(DetectEvalConfig):
+    """Score instance masks against COCO ground truth (COCOeval's segm)."""
+
+    iou_type: ClassVar[str] = "segm"
+    model: str = option("maskrcnn_resnet50_fpn_v2", MODEL_HELP, flag="-m", panel="Model")
+
+
+@dataclass
+class PoseEvalConfig(DetectEvalConfig):
+    """Score keypoints against COCO person keypoints (COCOeval's keypoints, OKS)."""
+
+    iou_type: ClassVar[str] = "keypoints"
+    model: str = option("keypointrcnn_resnet50_fpn", MODEL_HELP, flag="-m", panel="Model")

@@ -120,6 +120,30 @@ TASKS: dict[str, TaskSpec] = {
             kind="detect",
         ),
         TaskSpec(
+            name="eval-segment",
+            help="Measure instance masks against COCO ground truth (COCOeval segm), like eval "
+            "detect.",
+            config="cvtasks.detect.eval_config:SegmentEvalConfig",
+            predictor="cvtasks.detect.eval:make_eval_detector",
+            models="cvtasks.segment.predictor:segmentation_models",
+            runner="cvtasks.detect.eval:run_detect_eval",
+            stage="cvtasks.detect.eval:make_detect_eval_stage",
+            parent="eval",
+            kind="segment",
+        ),
+        TaskSpec(
+            name="eval-pose",
+            help="Measure keypoints against COCO person keypoints (COCOeval keypoints: OKS with "
+            "the standard sigmas), like eval detect.",
+            config="cvtasks.detect.eval_config:PoseEvalConfig",
+            predictor="cvtasks.detect.eval:make_eval_detector",
+            models="cvtasks.pose.predictor:pose_models",
+            runner="cvtasks.detect.eval:run_detect_eval",
+            stage="cvtasks.detect.eval:make_detect_eval_stage",
+            parent="eval",
+            kind="pose",
+        ),
+        TaskSpec(
             name="depth",
             help="Estimate depth from one image (Depth Anything V2, DPT, ZoeDepth; transformers).",
             config="cvtasks.depth.config:DepthConfig",

@@ -185,3 +185,102 @@ def test_bad_inputs_are_clear(cli, tmp_path):
     assert bad_map.exit_code == 2 and "has no 'horse'" in bad_map.stderr
     help_text = cli(["eval", "detect", "--help"])
     assert "Usage: cvtasks eval detect" in help_text.stdout and "--gt" in help_text.stdout
+
+
+KEYPOINTS = ["nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
+             "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+             "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle"]  # fmt: skip
+
+
+def test_masks_and_keypoints_equal_pycocotools(cli, tmp_path):
+    """segm (polygon masks rasterised to RLE) and keypoints (OKS, standard sigmas)."""
+    from pycocotools import mask as mask_utils
+
+    rng = np.random.default_rng(1)
+    images, annotations, records, segm_results, kp_results = [], [], [], [], []
+    for image_id in range(1, 7):
+        images.append({"id": image_id, "file_name": f"p{image_id}.jpg", "width": 320,
+                       "height": 240})  # fmt: skip
+        preds = []
+        for k in range(3):
+            x, y = float(rng.integers(0, 200)), float(rng.integers(0, 120))
+            w, h = float(rng.integers(30, 100)), float(rng.integers(40, 110))
+            polygon = [[x, y, x + w, y, x + w, y + h, x, y + h]]
+            points = np.stack([rng.uniform(x, x + w, 17), rng.uniform(y, y + h, 17)], 1)
+            flat = [float(v) for p in points for v in (*p, 2)]
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id,
+                                "category_id": 1, "bbox": [x, y, w, h], "area": w * h,
+                                "iscrowd": 0, "segmentation": polygon, "keypoints": flat,
+                                "num_keypoints": 17})  # fmt: skip
+            if (image_id + k) % 4 == 0:
+                continue  # missed
+            shift = float(rng.uniform(0, 0.3)) * w
+            moved = [[v + (shift if i % 2 == 0 else 0) for i, v in enumerate(polygon[0])]]
+            noisy = points + rng.normal(0, 0.04 * w, points.shape)
+            score = float(rng.uniform(0.3, 1))
+            box = [x + shift, y, x + shift + w, y + h]
+            preds.append({"label": "person", "score": round(score, 6), "box": box,
+                          "polygons": moved, "keypoints": {n: [float(px), float(py), 1.0]
+                          for n, (px, py) in zip(KEYPOINTS, noisy, strict=True)}})  # fmt: skip
+            rle = mask_utils.merge(mask_utils.frPyObjects(moved, 240, 320))
+            base = {"image_id": image_id, "category_id": 1, "score": round(score, 6),
+                    "bbox": [box[0], box[1], w, h]}  # fmt: skip
+            segm_results.append({**base, "segmentation": {"size": rle["size"],
+                                 "counts": rle["counts"].decode("ascii")}})  # fmt: skip
+            kp_results.append({**base, "keypoints": [float(v) for p in noisy for v in (*p, 1.0)]})
+        records.append({"source": f"p{image_id}.jpg", "width": 320, "height": 240,
+                        "predictions": preds})  # fmt: skip
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps({"images": images, "annotations": annotations, "categories": [
+        {"id": 1, "name": "person", "keypoints": KEYPOINTS, "skeleton": []}]}))  # fmt: skip
+    as_records = tmp_path / "records.jsonl"
+    as_records.write_text("".join(json.dumps(r) + "\n" for r in records))
+    for kind, iou_type, results in (("segment", "segm", segm_results),
+                                    ("pose", "keypoints", kp_results)):  # fmt: skip
+        file = tmp_path / f"{iou_type}.json"
+        file.write_text(json.dumps(results))
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            truth = COCO(str(gt))
+            peer = COCOeval(truth, truth.loadRes(str(file)), iou_type)
+            peer.evaluate()
+            peer.accumulate()
+            peer.summarize()
+        result = cli(["eval", kind, "--gt", gt, "--predictions", as_records, "-f", "json"])
+        assert result.exit_code == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["iou_type"] == iou_type
+        assert report["coco_stats"] == pytest.approx(list(peer.stats), abs=1e-6)
+        assert 0.05 < report["ap"] < 0.95, (kind, report["ap"])
+    assert len(json.loads(result.stdout)["coco_stats"]) == 10  # keypoints: COCOeval's 10
+
+
+@pytest.mark.parametrize("kind, model", [("pose", "keypointrcnn_resnet50_fpn"),
+                                         ("segment", "maskrcnn_resnet50_fpn")])  # fmt: skip
+def test_pose_and_masks_runs_equal_their_exports(cli, photos, small_models, tmp_path, kind, model):
+    weights = small_models[model]
+    images = [photos["astronaut"], photos["coffee"]]
+    exported = cli([kind, *images, "-m", model, "-w", weights, "--conf", "0.05", "-f", "coco"])
+    assert exported.exit_code == 0, exported.stderr
+    export = json.loads(exported.stdout)
+    assert export["annotations"], "the seeded model found nothing to score"
+    categories = [{**c, "keypoints": KEYPOINTS} for c in export["categories"]]
+    truth = [a for a in export["annotations"] if a["score"] >= 0.2] or export["annotations"][:1]
+    gt = {"images": [{"id": i["id"], "file_name": Path(i["file_name"]).name, "width": i["width"],
+                      "height": i["height"]} for i in export["images"]],
+          "categories": categories,
+          "annotations": [{**{k: v for k, v in a.items() if k != "score"},
+                           "area": a["bbox"][2] * a["bbox"][3], "iscrowd": 0} for a in truth]}  # fmt: skip
+    gt_file = tmp_path / "gt.json"
+    gt_file.write_text(json.dumps(gt))
+    export_file = tmp_path / "export.json"
+    export_file.write_text(exported.stdout)
+    ran = cli(["eval", kind, *images, "-m", model, "-w", weights, "--gt", gt_file, "-f", "json"])
+    assert ran.exit_code == 0, ran.stderr
+    scored = cli(["eval", kind, "--gt", gt_file, "--predictions", export_file, "-f", "json"])
+    assert scored.exit_code == 0, scored.stderr
+    assert json.loads(ran.stdout)["coco_stats"] == pytest.approx(
+        json.loads(scored.stdout)["coco_stats"], abs=1e-6
+    )

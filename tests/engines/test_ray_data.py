@@ -348,7 +348,8 @@ def test_an_unreachable_cluster_is_exit_2_within_seconds(cli, r18_file, photos, 
     )
     assert result.returncode == 2
     assert f"127.0.0.1:{port}" in result.stderr and "ray start --head" in result.stderr
-    assert time.monotonic() - start < 10  # before any model loads
+    # before any model loads: seconds (a loaded CI machine with two test processes needs 10-15)
+    assert time.monotonic() - start < 30
     monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{port}")
     from_env = cli([*args, "--engine", "ray"])
     assert from_env.exit_code == 2 and f"127.0.0.1:{port}" in from_env.stderr
