@@ -9,6 +9,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
+import numpy as np
+
 from cvtasks.detect import coco_eval
 from cvtasks.detect.eval_config import DetectEvalConfig
 from cvtasks.errors import UsageError, listed
@@ -220,9 +222,25 @@ class DetectEvalStage(Stage):
         self.cfg, self.out = cfg, out
         self.records: list[dict[str, Any]] = []
         self.result: dict[str, Any] | None = None
+        gt_masks = getattr(cfg, "gt_masks", None)
+        self.pixels = None
+        if gt_masks:
+            from cvtasks.detect.pixel_eval import PixelConfusion
+
+            self.pixels = PixelConfusion(Path(gt_masks), getattr(cfg, "ignore_index", 255))
 
     def run(self, pairs: Iterator[tuple[Frame, Outcome]]) -> Iterator[tuple[Frame, Outcome]]:
         for frame, outcome in pairs:
+            if self.pixels is not None and not isinstance(outcome, Failure):
+                mask = getattr(outcome, "mask", None)
+                if mask is None:
+                    raise UsageError("--gt-masks is for semantic models (deeplabv3, fcn, lraspp)")
+                problem = self.pixels.add(frame.source, np.asarray(mask))
+                if problem is not None:
+                    outcome = Failure(problem)
+                    self.failures += 1
+                yield frame, outcome
+                continue
             if not isinstance(outcome, Failure):
                 preds = [p.to_record() for p in getattr(outcome, "predictions", [])]
                 self.records.append(
@@ -236,6 +254,19 @@ class DetectEvalStage(Stage):
             yield frame, outcome
 
     def finish(self) -> list[str]:
+        if self.pixels is not None:
+            classes = list(getattr(self.predictor, "categories", []))
+            self.result = self.pixels.report(classes)
+            if self.out is not None and self.result["images"]:
+                from cvtasks.detect.eval_plots import pixel_confusion_figure
+
+                self.out.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(self.out / "metrics.json", json.dumps(self.result, indent=2))
+                pixel_confusion_figure(self.result, self.out / "confusion.png")
+            return [
+                f"eval segment: {self.result['images']} images, pixel accuracy "
+                f"{_num(self.result['pixel_accuracy'])}, mIoU {_num(self.result['miou'])}"
+            ]
         if not self.records:
             return ["eval detect: no image could be run"]
         labels = [c for c in getattr(self.predictor, "categories", []) if c not in HIDDEN]
@@ -281,6 +312,14 @@ def finish_report(result: dict[str, Any], out: Path | None) -> None:
 def render(result: Mapping[str, Any], fmt: str) -> str:
     if fmt == "json":
         return json.dumps(result, ensure_ascii=False) + "\n"
+    if "miou" in result:
+        lines = [
+            f"{result['images']} images, {result['pixels']} pixels scored: pixel accuracy "
+            f"{_num(result['pixel_accuracy'])}, mean IoU {_num(result['miou'])}",
+            "IoU per class (classes in neither the masks nor the predictions left out):",
+        ]
+        lines += [f"  {c['label']:<20} {_num(c['iou'])} {c['pixels']}" for c in result["classes"]]
+        return "\n".join(lines) + "\n"
     lines = [
         f"{result['model']} on {result['gt']}: {result['images']} images, "
         f"{result['predictions']} detections",
@@ -305,8 +344,14 @@ def _num(value: float | None) -> str:
 def run_detect_eval(spec: Any, cfg: DetectEvalConfig, *, stdin: TextIO | None = None,
                     **kwargs: Any) -> Any:  # fmt: skip
     """Run the detector through the engine (the stage scores), or score ``--predictions``."""
-    if cfg.gt is None:
-        raise UsageError("eval detect needs the ground truth: --gt annotations.json (COCO)")
+    semantic = getattr(cfg, "gt_masks", None) is not None
+    if cfg.gt is None and not semantic:
+        raise UsageError(
+            "eval needs the ground truth: --gt annotations.json (COCO)"
+            + (", or --gt-masks DIR for a semantic model" if cfg.iou_type == "segm" else "")
+        )
+    if semantic and cfg.predictions is not None:
+        raise UsageError("--gt-masks scores a semantic model's run: give IMAGES, not --predictions")
     if cfg.predictions is None:
         from cvtasks.runner import run_task
 

@@ -66,6 +66,16 @@ class SegmentEvalConfig(DetectEvalConfig):
 
     iou_type: ClassVar[str] = "segm"
     model: str = option("maskrcnn_resnet50_fpn_v2", MODEL_HELP, flag="-m", panel="Model")
+    gt_masks: str | None = option(
+        None,
+        "Semantic models (deeplabv3/fcn/lraspp): a folder of index PNGs, one per image with "
+        "the image's file stem, pixel values the model's class indices; gives pixel accuracy, "
+        "mean IoU, IoU per class and the confusion, accumulated over the whole set.",
+        panel="Task",
+    )
+    ignore_index: int = option(
+        255, "--gt-masks: the value of pixels that are not scored.", minimum=0, panel="Task"
+    )
 
 
 @dataclass

@@ -46,3 +46,13 @@ def confusion_figure(matrix: np.ndarray, classes: Sequence[str], conf: float, pa
 
     confusion_png(matrix, [*classes, "background"], path,
                   f"detections at score >= {conf}, IoU 0.5 (rows: true)")  # fmt: skip
+
+
+def pixel_confusion_figure(result: Mapping[str, Any], path: Path) -> None:
+    """The pixel confusion of the classes that occur (rows: true)."""
+    from cvtasks.classify.train.plots import confusion_png
+
+    shown = [c["index"] for c in result["classes"]]
+    matrix = np.array(result["confusion"])[np.ix_(shown, shown)]
+    labels = [result["labels"][i] for i in shown]
+    confusion_png(matrix, labels, path, f"pixels: mean IoU {result['miou']:.3f} (rows: true)")

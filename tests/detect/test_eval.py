@@ -284,3 +284,47 @@ def test_pose_and_masks_runs_equal_their_exports(cli, photos, small_models, tmp_
     assert json.loads(ran.stdout)["coco_stats"] == pytest.approx(
         json.loads(scored.stdout)["coco_stats"], abs=1e-6
     )
+
+
+def test_semantic_miou_equals_a_confusion_computed_here(cli, photos, small_models, tmp_path):
+    """The model's own masks, edited (a block relabelled, a band ignored), are the ground
+    truth: mean IoU and pixel accuracy equal scikit-learn's confusion over all pixels."""
+    from PIL import Image
+    from sklearn.metrics import confusion_matrix
+
+    model, weights = "lraspp_mobilenet_v3_large", small_models["lraspp_mobilenet_v3_large"]
+    images = [photos["astronaut"], photos["chelsea"]]
+    ran = cli(["segment", *images, "-m", model, "-w", weights, "-o", tmp_path / "seg", "-q"])
+    assert ran.exit_code == 0, ran.stderr
+    gt_dir = tmp_path / "gt"
+    gt_dir.mkdir()
+    truths, preds = [], []
+    for k, image in enumerate(images):
+        predicted = np.asarray(Image.open(next((tmp_path / "seg" / "masks").rglob(
+            f"{image.stem}.png"))))  # fmt: skip
+        truth = predicted.copy()
+        truth[: 60 + 40 * k, :120] = 15  # a block of "person"
+        truth[-20:, :] = 255  # not scored
+        Image.fromarray(truth.astype(np.uint8)).save(gt_dir / f"{image.stem}.png")
+        keep = truth != 255
+        truths.append(truth[keep])
+        preds.append(predicted[keep])
+    out = tmp_path / "ev"
+    result = cli(["eval", "segment", *images, "-m", model, "-w", weights, "--gt-masks", gt_dir,
+                  "-o", out, "-f", "json"])  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    truth, pred = np.concatenate(truths), np.concatenate(preds)
+    matrix = confusion_matrix(truth, pred, labels=range(21))
+    hits, union = np.diag(matrix), matrix.sum(0) + matrix.sum(1) - np.diag(matrix)
+    ious = hits[union > 0] / union[union > 0]
+    assert report["miou"] == pytest.approx(ious.mean(), abs=1e-6)
+    assert report["pixel_accuracy"] == pytest.approx(hits.sum() / matrix.sum(), abs=1e-6)
+    assert (
+        report["pixels"] == matrix.sum()
+        and np.array(report["confusion"]).tolist() == matrix.tolist()
+    )
+    assert (out / "confusion.png").is_file() and (out / "metrics.json").is_file()
+    missing = cli(["eval", "segment", photos["coffee"], "-m", model, "-w", weights,
+                   "--gt-masks", gt_dir, "-f", "json"])  # fmt: skip
+    assert missing.exit_code == 1 and "no ground-truth mask" in missing.stderr
