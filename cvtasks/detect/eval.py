@@ -61,7 +61,12 @@ def score_records(
 ) -> dict[str, Any]:
     """The evaluation of cvtasks records (their labels matched to the GT by name)."""
     assert cfg.gt is not None
-    gt = coco_eval.load_ground_truth(cfg.gt)
+    if Path(cfg.gt).expanduser().is_dir():
+        from cvtasks.detect.yolo_gt import yolo_ground_truth
+
+        gt = yolo_ground_truth(Path(cfg.gt).expanduser(), cfg.gt_names, records)
+    else:
+        gt = coco_eval.load_ground_truth(cfg.gt)
     class_map = coco_eval.parse_class_map(cfg.class_map)
     matching = coco_eval.match(gt, records, class_map, all_images, model_labels)
     _warn_about(matching, cfg)
@@ -82,6 +87,8 @@ def score_records(
 def score_coco_results(cfg: DetectEvalConfig, results: list[dict[str, Any]]) -> dict[str, Any]:
     """A COCO results list, whose ids are the ground truth's own."""
     assert cfg.gt is not None
+    if Path(cfg.gt).expanduser().is_dir():
+        raise UsageError("a COCO results list needs COCO ground truth (its ids): not a YOLO folder")
     gt = coco_eval.load_ground_truth(cfg.gt)
     known = set(gt.getImgIds())
     stray = sorted({int(r["image_id"]) for r in results} - known)

@@ -17,8 +17,15 @@ class DetectEvalConfig(DetectConfig):
 
     gt: str | None = option(
         None,
-        "The ground truth: a COCO instances JSON (images matched to the inputs by file name, "
-        "categories to the model's classes by name).",
+        "The ground truth: a COCO instances JSON, or a YOLO label folder (STEM.txt per image, "
+        "with its names file); images matched to the inputs by file name, categories to the "
+        "model's classes by name.",
+        panel="Task",
+    )
+    gt_names: str | None = option(
+        None,
+        "A YOLO --gt folder's class names: a text file (one per line) or a data.yaml (default: "
+        "classes.txt, names.txt, obj.names or data.yaml beside the labels).",
         panel="Task",
     )
     predictions: str | None = option(

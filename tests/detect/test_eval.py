@@ -328,3 +328,38 @@ def test_semantic_miou_equals_a_confusion_computed_here(cli, photos, small_model
     missing = cli(["eval", "segment", photos["coffee"], "-m", model, "-w", weights,
                    "--gt-masks", gt_dir, "-f", "json"])  # fmt: skip
     assert missing.exit_code == 1 and "no ground-truth mask" in missing.stderr
+
+
+def test_yolo_labels_with_their_names_file_score_like_coco(cli, tmp_path):
+    gt, _, records = crafted(tmp_path)
+    data = json.loads(gt.read_text())
+    for a in data["annotations"]:
+        a["iscrowd"] = 0  # YOLO labels know no crowd regions
+    coco = tmp_path / "nocrowd.json"
+    coco.write_text(json.dumps(data))
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    order = [c["name"] for c in data["categories"]]
+    ids = {c["id"]: i for i, c in enumerate(data["categories"])}
+    (labels / "classes.txt").write_text("\n".join(order) + "\n")
+    for image in data["images"]:
+        lines = [
+            f"{ids[a['category_id']]} {(a['bbox'][0] + a['bbox'][2] / 2) / image['width']:.8f} "
+            f"{(a['bbox'][1] + a['bbox'][3] / 2) / image['height']:.8f} "
+            f"{a['bbox'][2] / image['width']:.8f} {a['bbox'][3] / image['height']:.8f}"
+            for a in data["annotations"]
+            if a["image_id"] == image["id"]
+        ]
+        (labels / f"{Path(image['file_name']).stem}.txt").write_text("\n".join(lines) + "\n")
+    sized = tmp_path / "sized.jsonl"
+    sized.write_text("".join(json.dumps({**r, "width": 640, "height": 480}) + "\n"
+                             for r in records))  # fmt: skip
+    by_coco = cli(["eval", "detect", "--gt", coco, "--predictions", sized, "-f", "json"])
+    by_yolo = cli(["eval", "detect", "--gt", labels, "--predictions", sized, "-f", "json"])
+    assert by_yolo.exit_code == 0, by_yolo.stderr
+    assert json.loads(by_yolo.stdout)["coco_stats"] == pytest.approx(
+        json.loads(by_coco.stdout)["coco_stats"], abs=1e-5
+    )
+    (labels / "classes.txt").unlink()
+    nameless = cli(["eval", "detect", "--gt", labels, "--predictions", sized])
+    assert nameless.exit_code == 2 and "--gt-names" in nameless.stderr
