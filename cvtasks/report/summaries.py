@@ -102,6 +102,15 @@ def summaries(run: RunFolder) -> list[dict[str, str]]:
 
 
 def _eval(metrics: dict[str, Any]) -> list[dict[str, str]]:
+    if "coco_stats" in metrics:
+        return _coco_eval(metrics)
+    if "miou" in metrics:
+        rows = [(c["label"], c["iou"]) for c in metrics.get("classes", [])]
+        return [
+            {"text": f"{metrics['images']} images: pixel accuracy "
+                     f"{metrics['pixel_accuracy']:.4f}, mean IoU {metrics['miou']:.4f}"},
+            {"svg": charts.bars("IoU per class", rows, "{:.3f}")},
+        ]  # fmt: skip
     classes = [c["label"] for c in metrics.get("classes", [])]
     parts = [{"svg": charts.confusion("confusion matrix", classes, metrics["confusion"])}]
     text = f"top-1 {metrics['top1']:.4f}, top-5 {metrics['top5']:.4f} on {metrics['n']} images"
@@ -112,10 +121,28 @@ def _eval(metrics: dict[str, Any]) -> list[dict[str, str]]:
         )
         if metrics.get("roc_auc") is not None:
             text += f", ROC AUC {metrics['roc_auc']:.4f}, EER {metrics['eer']:.4f}"
+    if metrics.get("ece") is not None:
+        text += f"; ECE {metrics['ece']:.4f}"
     parts.append({"text": text})
     rows = [(c["label"], c["f1"]) for c in metrics.get("classes", [])]
     parts.append({"svg": charts.bars("F1 per class", rows, "{:.3f}")})
     return parts
+
+
+def _coco_eval(metrics: dict[str, Any]) -> list[dict[str, str]]:
+    """`eval detect|segment|pose`: COCOeval's headline numbers and AP per class."""
+
+    def value(key: str) -> str:
+        v = metrics.get(key)
+        return "n/a" if v is None or v < 0 else f"{v:.4f}"
+
+    text = (
+        f"{metrics['iou_type']} on {metrics['images']} images: AP {value('ap')}, AP50 "
+        f"{value('ap50')}, AP75 {value('ap75')}; at score >= {metrics['conf']}: precision "
+        f"{value('precision')}, recall {value('recall')}"
+    )
+    rows = [(c["label"], c["ap"] or 0.0) for c in metrics.get("per_class", [])]
+    return [{"text": text}, {"svg": charts.bars("AP per class (IoU .5:.95)", rows, "{:.3f}")}]
 
 
 def _tracks(analytics: dict[str, Any]) -> list[dict[str, str]]:

@@ -156,6 +156,13 @@ def test_the_model_and_its_coco_export_score_the_same(cli, photos, small_models,
     scored = cli(["eval", "detect", "--gt", gt_file, "--predictions", export_file, "-f", "json"])
     assert scored.exit_code == 0, scored.stderr
     assert json.loads(ran.stdout)["coco_stats"] == json.loads(scored.stdout)["coco_stats"]
+    # the results page of the run shows the evaluation
+    assert cli(["report", tmp_path / "run"]).exit_code == 0
+    page = (tmp_path / "run" / "report" / "data.js").read_text()
+    data = json.loads(page[page.index("{") : page.rindex("}") + 1])
+    texts = [s.get("text", "") for s in data["summaries"]]
+    assert any(t.startswith("bbox on 2 images: AP") for t in texts), texts
+    assert any("AP per class" in s.get("svg", "") for s in data["summaries"])
     # and the run's own folder (results.jsonl) scores the same again
     folder = cli(["eval", "detect", "--gt", gt_file, "--predictions", tmp_path / "run", "-f",
                   "json"])  # fmt: skip
