@@ -430,3 +430,23 @@ def test_faces_with_a_weights_folder_on_ray(cli, photos):
     assert local.exit_code == on_ray.exit_code == 0, on_ray.stderr
     same_records(jsonl(on_ray.stdout), jsonl(local.stdout))
     assert sum(len(r["predictions"]) for r in jsonl(local.stdout)) == 1
+
+
+def test_eval_detect_on_ray_equals_local(cli, photos, small_models, tmp_path):
+    """The model part of `eval detect` runs on the actors; the scoring on the driver."""
+    frcnn = "fasterrcnn_mobilenet_v3_large_320_fpn"
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "astronaut.jpg", "width": 512, "height": 512},
+                   {"id": 2, "file_name": "coffee.jpg", "width": 600, "height": 400}],
+        "categories": [{"id": 1, "name": "person"}, {"id": 47, "name": "cup"}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [120, 30, 300, 480],
+             "area": 144000, "iscrowd": 0},
+            {"id": 2, "image_id": 2, "category_id": 47, "bbox": [150, 40, 330, 300],
+             "area": 99000, "iscrowd": 0}]}))  # fmt: skip
+    base = ["eval", "detect", photos["astronaut"], photos["coffee"], "-m", frcnn, "-w",
+            small_models[frcnn], "--gt", gt, "-f", "json"]  # fmt: skip
+    local, on_ray = cli(base), cli([*base, "--engine", "ray"])
+    assert local.exit_code == on_ray.exit_code == 0, on_ray.stderr
+    assert json.loads(on_ray.stdout)["coco_stats"] == json.loads(local.stdout)["coco_stats"]
