@@ -202,7 +202,7 @@ class GazePredictor(Predictor):
         from cvtasks.faces.mtcnn import detect
 
         assert isinstance(self.cfg, GazeConfig) and frame.image is not None
-        found = detect(torch.from_numpy(np.ascontiguousarray(frame.image)), self.mtcnn)
+        found = detect(torch.from_numpy(np.array(frame.image, copy=True)), self.mtcnn)
         faces = []
         for box, score, marks in zip(
             found.boxes.tolist(), found.scores.tolist(), found.landmarks.tolist(), strict=True
