@@ -241,7 +241,8 @@ def _run_locked(
         note = predictor.preprocessing_note()
         if note:
             console.print(escape(note), highlight=False, soft_wrap=True)
-        console.print(format_timing(spec.name, summary), highlight=False, soft_wrap=True)
+        shown = f"{spec.parent} {spec.kind}" if spec.parent else spec.name  # eval detect
+        console.print(format_timing(shown, summary), highlight=False, soft_wrap=True)
     report = predictor.final_report()
     if report:
         console.print(report, highlight=False, soft_wrap=True)
