@@ -94,15 +94,18 @@ def threshold_for(
     if not attacks.any() or not bona_fide.any():
         return None
     candidates = np.unique(np.concatenate([scores, [np.inf]]))
-    rates = [
-        (t, float((scores[attacks] >= t).mean()), float((scores[bona_fide] < t).mean()))
-        for t in candidates
-    ]
+    attack_scores, bona_scores = np.sort(scores[attacks]), np.sort(scores[bona_fide])
+    # at threshold t: attacks scoring >= t are accepted, bona fide scoring < t rejected
+    below = np.searchsorted(attack_scores, candidates, "left")
+    apcers = (len(attack_scores) - below) / len(attack_scores)  # as a mean of booleans is
+    bpcers = np.searchsorted(bona_scores, candidates, "left") / len(bona_scores)
     if apcer is not None:  # the fewest bona fide rejected, then the fewest attacks accepted
-        t, a, b = min((r for r in rates if r[1] <= apcer), key=lambda r: (r[2], r[1]))
+        ok, first, then = apcers <= apcer, bpcers, apcers
     else:
         assert bpcer is not None
-        t, a, b = min((r for r in rates if r[2] <= bpcer), key=lambda r: (r[1], r[2]))
+        ok, first, then = bpcers <= bpcer, apcers, bpcers
+    pick = np.flatnonzero(ok)[np.lexsort((candidates[ok], then[ok], first[ok]))[0]]
+    t, a, b = candidates[pick], float(apcers[pick]), float(bpcers[pick])
     return {  # accepting nothing is a threshold just above any probability
         "threshold": floor6(float(t)) if np.isfinite(t) else 1.000001,
         "apcer": round(a, 6),

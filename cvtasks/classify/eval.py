@@ -49,7 +49,7 @@ class EvalStage(Stage):
         self.ranked: list[metrics.Ranked] = []
         self.sources: list[str] = []
         self.no_face: list[str] = []  # --crop faces: images with no face to judge
-        self.probabilities: list[Any] = []  # every class's log-probability, for calibration
+        self.log_probabilities: list[Any] = []  # every class's, for calibration
         from cvtasks.run_spec import is_run_folder
 
         if cfg.calibrate and not is_run_folder(str(cfg.weights).strip()):
@@ -77,7 +77,7 @@ class EvalStage(Stage):
             elif not isinstance(outcome, Failure):
                 predictions = getattr(outcome, "predictions", [])
                 self.ranked.append([(p.index, p.score) for p in predictions])
-                self.probabilities.append(getattr(outcome, "log_probabilities", None))
+                self.log_probabilities.append(getattr(outcome, "log_probabilities", None))
                 self.truth.append(index[self.truth_names[frame.source]])
                 self.sources.append(frame.source)
             yield frame, outcome
@@ -89,22 +89,21 @@ class EvalStage(Stage):
         result: dict[str, Any] = {"model": self.cfg.model, "weights": self.cfg.weights}
         result.update(metrics.report(self.truth, self.ranked, classes))
         positive = self._positive(classes) if len(classes) == 2 else None
-        if all(p is not None for p in self.probabilities):
+        if all(p is not None for p in self.log_probabilities):
             import numpy as np
 
             from cvtasks.classify import calibration
 
             result.update(
                 calibration.evaluate(
-                    self.cfg, np.stack(self.probabilities), np.array(self.truth), classes,
+                    self.cfg, np.stack(self.log_probabilities), np.array(self.truth), classes,
                     positive, getattr(self.predictor, "temperature", 1.0),
                 )
             )  # fmt: skip
         if getattr(self.predictor, "crop", None) is not None:
             result["crop"] = self.predictor.crop.describe()
             result["no_face"] = sorted(self.no_face)  # not scored: nothing to judge
-        if len(classes) == 2:
-            positive = self._positive(classes)
+        if positive is not None:  # two classes
             result["positive"] = classes[positive]
             result.update(
                 metrics.attack_metrics(self.truth, self.ranked, positive, self._threshold())

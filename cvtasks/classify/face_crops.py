@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from cvtasks.faces.align import aligned_crop, context_box
-from cvtasks.faces.mtcnn import Settings, detect
+from cvtasks.faces.mtcnn import Settings, detect, round2
 from cvtasks.faces.weights import load_mtcnn
 
 ALIGNED_SIZE = 112
@@ -57,11 +57,8 @@ class FaceCropper:
         pixels = np.asarray(image.convert("RGB"))
         found = detect(torch.from_numpy(pixels.copy()), self.nets, self.settings)
         faces = []
-        for box, score, marks in zip(
-            found.boxes.tolist(), found.scores.tolist(), found.landmarks.tolist(), strict=True
-        ):
-            points = [[round(v, 2) for v in p] for p in marks]
-            face = FoundFace([round(v, 2) for v in box], round(score, 4), points)
+        for box, score, marks in found.rows():
+            face = FoundFace(round2(box), round(score, 4), [round2(p) for p in marks])
             faces.append((face, self.crop(pixels, box, marks)))
         faces.sort(key=lambda pair: pair[0].score, reverse=True)
         return faces

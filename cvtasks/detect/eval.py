@@ -309,7 +309,8 @@ def finish_report(result: dict[str, Any], out: Path | None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "metrics.json", json.dumps(result, indent=2) + "\n")
     evaluator, gt, results, image_ids, category_ids, names = figures
-    pr_figure(evaluator, names, out / "pr_curves.png")
+    counts = [row["instances"] for row in result["per_class"]]  # in the evaluator's order
+    pr_figure(evaluator, names, counts, out / "pr_curves.png")
     matrix = coco_eval.confusion_with_background(gt, results, image_ids, category_ids,
                                                  result["conf"])  # fmt: skip
     confusion_figure(matrix, [names[c] for c in sorted(category_ids)], result["conf"],

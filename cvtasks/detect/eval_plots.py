@@ -10,16 +10,16 @@ from typing import Any
 import numpy as np
 
 
-def pr_figure(evaluator: Any, names: Mapping[int, str], path: Path, most: int = 12) -> None:
+def pr_figure(
+    evaluator: Any, names: Mapping[int, str], counts: Sequence[int], path: Path, most: int = 12
+) -> None:
     """Precision against recall at IoU 0.5 (all areas, 100 detections): the classes with the
-    most instances, and the mean over all."""
+    most instances (``counts``, per category in the evaluator's order), and the mean."""
     from cvtasks.classify.train.plots import _pyplot, _save
 
     plt = _pyplot()
     precision = evaluator.eval["precision"][0, :, :, 0, -1]  # [recall, class]
     recall = evaluator.params.recThrs
-    counts = [len(evaluator.cocoGt.getAnnIds(catIds=[c], iscrowd=False))
-              for c in evaluator.params.catIds]  # fmt: skip
     shown = np.argsort(counts)[::-1][:most]
     figure, axes = plt.subplots(figsize=(7.2, 5.4))
     for k in shown:

@@ -103,6 +103,17 @@ class Detections:
     scores: torch.Tensor
     landmarks: torch.Tensor
 
+    def rows(self) -> list[tuple[list[float], float, list[list[float]]]]:
+        """Per face: box, score and landmarks as Python numbers (full precision)."""
+        return list(
+            zip(self.boxes.tolist(), self.scores.tolist(), self.landmarks.tolist(), strict=True)
+        )
+
+
+def round2(values: list[float]) -> list[float]:
+    """Coordinates as records keep them: 1/100 pixel."""
+    return [round(float(v), 2) for v in values]
+
 
 def _normalise(x: torch.Tensor) -> torch.Tensor:
     return (x - 127.5) * 0.0078125

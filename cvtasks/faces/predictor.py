@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 from cvtasks.errors import UsageError
 from cvtasks.faces.align import aligned_crop, context_crop
 from cvtasks.faces.config import FacesConfig
-from cvtasks.faces.mtcnn import Settings, detect
+from cvtasks.faces.mtcnn import Settings, detect, round2
 from cvtasks.faces.weights import load_mtcnn
 from cvtasks.render.draw import draw_boxes, line_width_for
 from cvtasks.render.palette import instance_colour
@@ -123,10 +123,6 @@ def parse_thresholds(values: Sequence[str]) -> tuple[float, float, float]:
     return numbers[0], numbers[1], numbers[2]
 
 
-def _rounded(values: Sequence[float]) -> list[float]:
-    return [round(float(v), 2) for v in values]
-
-
 class FacesPredictor(Predictor):
     """MTCNN over each image (its own pyramid: images need not share a size)."""
 
@@ -156,12 +152,10 @@ class FacesPredictor(Predictor):
         for (found, image), _frame in zip(outputs, frames, strict=True):
             pixels = image.cpu().numpy() if cfg.save_crops else None
             faces = []
-            for box, score, marks in zip(
-                found.boxes.tolist(), found.scores.tolist(), found.landmarks.tolist(), strict=True
-            ):
+            for box, score, marks in found.rows():
                 if score < cfg.conf:
                     continue
-                face = Face(_rounded(box), round(score, 4), [_rounded(p) for p in marks])
+                face = Face(round2(box), round(score, 4), [round2(p) for p in marks])
                 if pixels is not None:
                     face.aligned = aligned_crop(pixels, np.array(marks), cfg.crop_size)
                     face.context = context_crop(pixels, box, cfg.context, cfg.crop_size)

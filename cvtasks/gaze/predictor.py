@@ -199,17 +199,15 @@ class GazePredictor(Predictor):
 
     def _mtcnn_faces(self, frame: Frame) -> list[Face]:
         """MTCNN's faces; the gaze is drawn from between the two eye landmarks."""
-        from cvtasks.faces.mtcnn import detect
+        from cvtasks.faces.mtcnn import detect, round2
 
         assert isinstance(self.cfg, GazeConfig) and frame.image is not None
         found = detect(torch.from_numpy(np.array(frame.image, copy=True)), self.mtcnn)
         faces = []
-        for box, score, marks in zip(
-            found.boxes.tolist(), found.scores.tolist(), found.landmarks.tolist(), strict=True
-        ):
+        for box, score, marks in found.rows():
             if score >= self.cfg.conf:
                 eyes = ((marks[0][0] + marks[1][0]) / 2, (marks[0][1] + marks[1][1]) / 2)
-                faces.append(Face([round(v, 2) for v in box], round(score, 4), eyes))
+                faces.append(Face(round2(box), round(score, 4), eyes))
         return faces
 
     def postprocess(self, outputs: Any, frames: Sequence[Frame]) -> list[Result]:

@@ -63,7 +63,7 @@ TASKS: dict[str, TaskSpec] = {
             predictor="cvtasks.gaze.predictor:GazePredictor",
             models="cvtasks.gaze.models:gaze_models",
             catalog="cvtasks.gaze.catalog:GAZE_CATALOG",
-            stage="cvtasks.gaze.stage:make_face_track_stage",
+            stage="cvtasks.faces.track:make_face_track_stage",
         ),
         TaskSpec(
             name="explain",
