@@ -250,6 +250,22 @@ def test_train_cache(cli, tmp_path):
     assert all((a[k] == b[k]).all() for k in a)
 
 
+def test_faces_records_ignore_crops_images_batches_and_workers(cli, tmp_path, photos, mnv2_file):
+    from real_weights import mtcnn_dir
+
+    base = ["faces", photos["astronaut"], photos["chelsea"], "-w", mtcnn_dir(), "-b", "2"]
+    reference = run(cli, tmp_path, base, "ref")
+    assert reference[0]["predictions"], "MTCNN finds the astronaut"
+    varied = [*base, "--save-images", "--save-crops", "-b", "1", "--workers", "1"]
+    assert run(cli, tmp_path, varied, "b") == reference
+    crop = ["classify", photos["astronaut"], photos["chelsea"], "-m", "mobilenet_v2", "-w",
+            mnv2_file, "--crop", "faces", "--face-weights", mtcnn_dir(), "-b", "2"]  # fmt: skip
+    judged = run(cli, tmp_path, crop, "crop")
+    assert judged[0]["faces"] and judged[1]["faces"] == []
+    faster = [*crop, "--save-images", "-b", "1", "--workers", "1"]
+    assert run(cli, tmp_path, faster, "crop_b") == judged
+
+
 TESTED_HERE = {
     *OUTPUT_VARIANTS,
     *SPEED_VARIANTS,
