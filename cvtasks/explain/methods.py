@@ -46,6 +46,7 @@ class MethodOptions:
     noise: float = 0.15
     steps: int = 50
     batch_size: int = 64
+    neutral: tuple[float, ...] | None = None  # the input value of a neutral grey (None: 0)
 
 
 @dataclass
@@ -57,11 +58,17 @@ class Attribution:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def baseline_like(x: torch.Tensor, kind: str) -> torch.Tensor:
-    """The reference input: ``zero`` (the normalisation mean, a neutral grey), ``mean`` (the
-    image's own mean colour) or ``blur`` (a heavily blurred copy)."""
+def baseline_like(
+    x: torch.Tensor, kind: str, neutral: tuple[float, ...] | None = None
+) -> torch.Tensor:
+    """The reference input: ``zero`` (the normalisation mean, a neutral grey: 0 for normalised
+    inputs, else ``neutral`` per channel), ``mean`` (the image's own mean colour) or ``blur``
+    (a heavily blurred copy)."""
     if kind == "zero":
-        return torch.zeros_like(x)
+        if neutral is None:
+            return torch.zeros_like(x)
+        grey = torch.tensor(neutral, dtype=x.dtype, device=x.device)[None, :, None, None]
+        return grey.expand_as(x).clone()
     if kind == "mean":
         return x.mean(dim=(2, 3), keepdim=True).expand_as(x).clone()
     if kind == "blur":
@@ -85,20 +92,82 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: int, opts: MethodOption
 
     Only forwards run, so ``model`` may be a :func:`~cvtasks.speed.forward_copy`; the batches
     follow its memory layout."""
+
+    def probability(batch: torch.Tensor) -> torch.Tensor:
+        return model(batch).float().softmax(dim=1)[:, [target]]
+
+    window = min(opts.window, *x.shape[-2:])
+    base = baseline_like(x, opts.baseline, opts.neutral)
     channels_last = is_channels_last(model)
-    base = baseline_like(x, opts.baseline)
-    height, width = x.shape[-2:]
-    window = min(opts.window, height, width)
-    ys, xs = (
-        window_positions(height, window, opts.stride),
-        window_positions(width, window, opts.stride),
+    sweep = occlusion_sweep(
+        probability, x, base, window, opts.stride, opts.batch_size, channels_last
     )
+    return sweep.attribution(0)
+
+
+@dataclass
+class OcclusionSweep:
+    """The scores of every target with a patch at each window position (one forward pass per
+    position serves all targets): ``base`` (T,) unoccluded, ``scores`` (positions, T)."""
+
+    base: np.ndarray
+    scores: np.ndarray
+    ys: list[int]
+    xs: list[int]
+    window: int
+    size: tuple[int, int]  # the input's H, W
+
+    def attribution(self, target: int) -> Attribution:
+        """Target ``target``'s score map, its per-pixel mean drop and the worst window."""
+        height, width = self.size
+        positions = [(y, x0) for y in self.ys for x0 in self.xs]
+        p0 = float(self.base[target])
+        column = self.scores[:, target]
+        prob_map = column.reshape(len(self.ys), len(self.xs)).astype(np.float32)
+        window = self.window
+        drop = np.zeros((height, width), np.float64)
+        count = np.zeros((height, width), np.float64)
+        for (y, x0), p in zip(positions, column.tolist(), strict=True):
+            drop[y : y + window, x0 : x0 + window] += p0 - p
+            count[y : y + window, x0 : x0 + window] += 1
+        # The mean drop over the windows covering each pixel: Captum's occlusion attribution,
+        # where the windows tile the input (Captum cuts a last partial window; here it is
+        # shifted flush).
+        mean_drop = (drop / np.maximum(count, 1)).astype(np.float32)
+        heat = np.clip(mean_drop, 0, None)
+        worst = int(np.argmin(prob_map))
+        wy, wx = positions[worst]
+        extra = {
+            "drop": mean_drop,
+            "probability_map": prob_map,
+            "window_starts": (self.ys, self.xs),
+            "window": window,
+            "score": p0,
+            "min_score": float(prob_map.flat[worst]),
+            "min_box": [wx, wy, wx + window, wy + window],
+        }
+        return Attribution(heat, prob_map, extra)
+
+
+def occlusion_sweep(
+    score: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    base: torch.Tensor,
+    window: int,
+    stride: int,
+    batch_size: int,
+    channels_last: bool = False,
+) -> OcclusionSweep:
+    """Slide a ``window`` patch of ``base`` over ``x`` (1 x C x H x W) with ``stride``;
+    ``score(batch)`` gives each target's score per image (B x T), batches of ``batch_size``."""
+    height, width = x.shape[-2:]
+    ys, xs = window_positions(height, window, stride), window_positions(width, window, stride)
+    positions = [(y, x0) for y in ys for x0 in xs]
     with torch.no_grad():
-        p0 = float(model(x).float().softmax(dim=1)[0, target])
-        probs = torch.empty(len(ys) * len(xs))
-        positions = [(y, x0) for y in ys for x0 in xs]
-        for start in range(0, len(positions), opts.batch_size):
-            chunk = positions[start : start + opts.batch_size]
+        p0 = score(x).float()[0].cpu().numpy()
+        scores = np.empty((len(positions), p0.shape[0]), np.float32)
+        for start in range(0, len(positions), batch_size):
+            chunk = positions[start : start + batch_size]
             batch = x.repeat(len(chunk), 1, 1, 1)
             for i, (y, x0) in enumerate(chunk):
                 batch[i, :, y : y + window, x0 : x0 + window] = base[
@@ -106,29 +175,8 @@ def occlusion(model: nn.Module, x: torch.Tensor, target: int, opts: MethodOption
                 ]
             if channels_last:
                 batch = batch.contiguous(memory_format=torch.channels_last)
-            probs[start : start + len(chunk)] = model(batch).float().softmax(dim=1)[:, target].cpu()
-    prob_map = probs.reshape(len(ys), len(xs)).numpy()
-    drop = np.zeros((height, width), np.float64)
-    count = np.zeros((height, width), np.float64)
-    for (y, x0), p in zip(positions, probs.tolist(), strict=True):
-        drop[y : y + window, x0 : x0 + window] += p0 - p
-        count[y : y + window, x0 : x0 + window] += 1
-    # The mean drop over the windows covering each pixel: Captum's occlusion attribution, where
-    # the windows tile the input (Captum cuts a last partial window; here it is shifted flush).
-    mean_drop = (drop / np.maximum(count, 1)).astype(np.float32)
-    heat = np.clip(mean_drop, 0, None)
-    worst = int(np.argmin(prob_map))
-    wy, wx = positions[worst]
-    extra = {
-        "drop": mean_drop,
-        "probability_map": prob_map,
-        "window_starts": (ys, xs),
-        "window": window,
-        "score": p0,
-        "min_score": float(prob_map.flat[worst]),
-        "min_box": [wx, wy, wx + window, wy + window],
-    }
-    return Attribution(heat, prob_map, extra)
+            scores[start : start + len(chunk)] = score(batch).float().cpu().numpy()
+    return OcclusionSweep(p0, scores, ys, xs, window, (height, width))
 
 
 def _channel_max(attr: torch.Tensor, absolute: bool = True) -> np.ndarray:
@@ -199,7 +247,7 @@ def attribute(
     if method == "integrated-gradients":
         raw = captum.IntegratedGradients(model).attribute(
             x,
-            baselines=baseline_like(x.detach(), opts.baseline),
+            baselines=baseline_like(x.detach(), opts.baseline, opts.neutral),
             target=target,
             n_steps=opts.steps,
             internal_batch_size=opts.batch_size,

@@ -67,11 +67,13 @@ TASKS: dict[str, TaskSpec] = {
         ),
         TaskSpec(
             name="explain",
-            help="Explain a classifier's decision: occlusion, saliency, smoothgrad, "
-            "integrated-gradients, deconvnet, guided-backprop, gradcam, guided-gradcam.",
+            help="Explain a classifier's decision, a detection or a segmented region: occlusion, "
+            "saliency, smoothgrad, integrated-gradients, deconvnet, guided-backprop, gradcam, "
+            "guided-gradcam; or look inside a CNN (filters, feature-maps, top-patches, embed, "
+            "maximize).",
             config="cvtasks.explain.config:ExplainConfig",
             predictor="cvtasks.explain.dispatch:make_explain_predictor",
-            models="cvtasks.classify.predictor:classification_models",
+            models="cvtasks.explain.objects:explainable_models",
             positional=("method",),
             runner="cvtasks.explain.dispatch:run_explain",
         ),
