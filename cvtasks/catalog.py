@@ -17,6 +17,9 @@ SHARED_MODELS = (
     "train",
     "eval",
     "eval-detect",
+    "eval-segment",
+    "eval-pose",
+    "eval-explain",
 )  # commands using other tasks' models
 
 

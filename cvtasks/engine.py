@@ -372,7 +372,7 @@ class Engine:
             t0 = time.perf_counter()
             batch = predictor.to_device(predictor.collate([s.tensor for s in samples]))
             with predictor.inference_context(), autocast_for(predictor.device, self.precision):
-                outputs = predictor.infer(batch)
+                outputs = predictor.infer_frames(batch, frames)
                 if predictor.device.type == "cuda":
                     torch.cuda.synchronize(predictor.device)
                 t1 = time.perf_counter()

@@ -139,10 +139,14 @@ class ObjectExplainPredictor(Predictor):
         return find_detections(self.model, x, self.labels, self.cfg.conf, self.wanted, limit)
 
     def _explain_one(self, x: torch.Tensor) -> tuple[list[TargetExplanation], Any]:
-        assert isinstance(self.cfg, ExplainConfig)
+        return self.explain(x)[0], tuple(x.shape[-2:])
+
+    def explain(self, x: torch.Tensor) -> tuple[list[TargetExplanation], nn.Module | None]:
+        """The explanations of one input (1 x 3 x H x W) and the module giving their scores
+        (B x T; None when there is nothing to explain)."""
         targets = self.find_targets(x)
         if not targets:
-            return [], tuple(x.shape[-2:])
+            return [], None
         scores = score_module(self.model, targets, self.semantic)
         attributions = self.attribute_all(scores, x, len(targets))
         explained = [
@@ -151,7 +155,7 @@ class ObjectExplainPredictor(Predictor):
             )
             for t, attr in zip(targets, attributions, strict=True)
         ]
-        return explained, tuple(x.shape[-2:])
+        return explained, scores
 
     def attribute_all(self, scores: nn.Module, x: torch.Tensor, count: int) -> list[Attribution]:
         """The method's map of each of the ``count`` targets of ``scores`` (B x T)."""

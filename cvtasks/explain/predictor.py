@@ -106,6 +106,11 @@ class ExplainPredictor(Predictor):
         return [self._explain_one(x.unsqueeze(0)) for x in batch]
 
     def _explain_one(self, x: torch.Tensor) -> list[TargetExplanation]:
+        return self.explain(x)
+
+    def explain(self, x: torch.Tensor, classes: list[int] | None = None) -> list[TargetExplanation]:
+        """The explanations of one input (1 x 3 x H x W): of ``classes`` when given, else of
+        --target, --channel or the top --top-k classes."""
         assert isinstance(self.cfg, ExplainConfig)
         with torch.no_grad():
             probs = self.model(x).float().softmax(dim=1)[0]
@@ -117,6 +122,8 @@ class ExplainPredictor(Predictor):
             label = f"{self.cfg.layer} channel {self.cfg.channel}"
             return [TargetExplanation(label, self.cfg.channel, float(attr.heat.max()), None, attr)]
         targets = [self.fixed_target] if self.fixed_target is not None else order[: self.cfg.top_k]
+        if classes is not None:
+            targets = classes
         explained = []
         for target in targets:
             attr = attribute(

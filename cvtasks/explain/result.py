@@ -149,6 +149,7 @@ class ExplainResult:
     alpha: float
     layer: str | None = None
     note: str = ""  # how the method was adapted (detectors' Grad-CAM), shown in the titles
+    fields: dict[str, Any] = field(default_factory=dict)  # more record fields (eval explain)
 
     def to_original(self, xyxy: Sequence[float]) -> list[int]:
         """Model-input coordinates -> original image pixels."""
@@ -159,6 +160,7 @@ class ExplainResult:
         if self.layer:
             record["layer"] = self.layer
         record["predictions"] = [t.to_record(self.to_original) for t in self.targets]
+        record.update(self.fields)
         return record
 
     def summary(self) -> str:

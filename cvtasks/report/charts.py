@@ -121,6 +121,36 @@ def lines(
     return _frame(title, plot_h + 56, "".join(body))
 
 
+def curves(title: str, series: Mapping[str, Sequence[float]], x_label: str) -> str:
+    """Lines of values sampled evenly over 0-1 (deletion and insertion curves), one a series,
+    from 0 to the largest value."""
+    values = [v for s in series.values() for v in s]
+    if not values:
+        return _frame(title, 40, f'<text x="0" y="34" {FONT}>nothing to show</text>')
+    y_max = max(values) or 1.0
+    plot_h, left = 140, 40
+    body = []
+    for i, (name, curve) in enumerate(series.items()):
+        colour = _rgb(instance_colour(i))
+        step = (WIDTH - left - 10) / max(len(curve) - 1, 1)
+        path = " ".join(
+            f"{left + step * k:.1f},{30 + plot_h - plot_h * y / y_max:.1f}"
+            for k, y in enumerate(curve)
+        )
+        body.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{path}"/>')
+        body.append(
+            f'<text x="{WIDTH - 14}" y="{44 + 16 * i}" {FONT} fill="{colour}" '
+            f'text-anchor="end">{escape(name)}</text>'
+        )
+    body.append(f'<text x="{left}" y="{plot_h + 46}" {FONT}>0</text>')
+    body.append(
+        f'<text x="{WIDTH - 10}" y="{plot_h + 46}" {FONT} text-anchor="end">'
+        f"1 {escape(x_label)}</text>"
+    )
+    body.append(f'<text x="0" y="40" {FONT}>{y_max:.3g}</text>')
+    return _frame(title, plot_h + 56, "".join(body))
+
+
 def confusion(title: str, classes: Sequence[str], matrix: Sequence[Sequence[int]]) -> str:
     """Rows: true classes; columns: predicted; shade by the row's share."""
     count = len(classes)

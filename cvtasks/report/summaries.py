@@ -104,6 +104,8 @@ def summaries(run: RunFolder) -> list[dict[str, str]]:
 def _eval(metrics: dict[str, Any]) -> list[dict[str, str]]:
     if "coco_stats" in metrics:
         return _coco_eval(metrics)
+    if "deletion_auc" in metrics:
+        return _explain_eval(metrics)
     if "miou" in metrics:
         rows = [(c["label"], c["iou"]) for c in metrics.get("classes", [])]
         return [
@@ -143,6 +145,47 @@ def _coco_eval(metrics: dict[str, Any]) -> list[dict[str, str]]:
     )
     rows = [(c["label"], c["ap"] or 0.0) for c in metrics.get("per_class", [])]
     return [{"text": text}, {"svg": charts.bars("AP per class (IoU .5:.95)", rows, "{:.3f}")}]
+
+
+def _explain_eval(metrics: dict[str, Any]) -> list[dict[str, str]]:
+    """`eval explain`: the method's numbers beside the random and centre-prior maps', the mean
+    deletion and insertion curves, and people's labels against the model's."""
+    maps = {"method": metrics["method"], "random": "random map", "centre": "centre prior"}
+
+    def value(key: str, name: str) -> float | None:
+        found = metrics[key] if name == "method" else metrics["baselines"][name][key]
+        return None if found is None else float(found)
+
+    parts = [{"text": f"{metrics['method']} on {metrics['images']} images, "
+                      f"{metrics['targets']} explained targets"}]  # fmt: skip
+    titles = {
+        "pointing_game": "pointing game (share of hits)",
+        "energy_pointing_game": "energy pointing game",
+        "cc": "CC with human maps",
+        "nss": "NSS with human fixations",
+        "auc_judd": "AUC-Judd with human fixations",
+        "deletion_auc": "deletion AUC (lower is better)",
+        "insertion_auc": "insertion AUC (higher is better)",
+    }
+    for key, title in titles.items():
+        rows = [(maps[n], v) for n in maps if (v := value(key, n)) is not None]
+        if rows:
+            parts.append({"svg": charts.bars(title, rows, "{:.3f}")})
+    for kind in ("deletion", "insertion"):
+        series = {maps[n]: c for n, c in metrics.get("curves", {}).get(kind, {}).items()}
+        if series:
+            what = "deleted" if kind == "deletion" else "inserted"
+            parts.append({"svg": charts.curves(f"mean {kind} curve", series, f"of pixels {what}")})
+    human = metrics.get("human_labels")
+    if human:
+        kappa = "n/a" if human["kappa"] is None else f"{human['kappa']:.3f}"
+        text = (
+            f"people vs the model's top-1 on {human['images']} images: agreement "
+            f"{human['agreement']:.3f}, Cohen's kappa {kappa}"
+        )
+        matrix = charts.confusion("people (rows) vs model", human["labels"], human["confusion"])
+        parts += [{"text": text}, {"svg": matrix}]
+    return parts
 
 
 def _tracks(analytics: dict[str, Any]) -> list[dict[str, str]]:

@@ -59,6 +59,11 @@ class Predictor(ABC):
     def infer(self, batch: Any) -> Any:
         """Run the model on a collated batch already moved to the device."""
 
+    def infer_frames(self, batch: Any, frames: Sequence[Frame]) -> Any:
+        """:meth:`infer`, for a task whose inference depends on what is known of each frame
+        beyond its pixels (its source: an evaluation's ground truth picks what to explain)."""
+        return self.infer(batch)
+
     @abstractmethod
     def postprocess(self, outputs: Any, frames: Sequence[Frame]) -> list[Result]:
         """Turn model outputs into one result per frame, in original-image coordinates."""

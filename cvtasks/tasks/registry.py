@@ -100,7 +100,8 @@ TASKS: dict[str, TaskSpec] = {
             name="eval",
             help="Measure a model: `eval classify DATA` (top-1/top-5, per-class precision, "
             "recall, F1, confusion, calibration; for two classes ROC AUC, EER, APCER, BPCER, "
-            "ACER) or `eval detect IMAGES --gt COCO.json` (COCO AP).",
+            "ACER), `eval detect|segment|pose IMAGES --gt COCO.json` (COCO AP) or `eval explain "
+            "METHOD IMAGES --gt human.json` (explanations against people, and faithfulness).",
             config="cvtasks.classify.config:EvalConfig",
             predictor="cvtasks.classify.predictor:ClassifyPredictor",
             models="cvtasks.classify.predictor:classification_models",
@@ -144,6 +145,21 @@ TASKS: dict[str, TaskSpec] = {
             stage="cvtasks.detect.eval:make_detect_eval_stage",
             parent="eval",
             kind="pose",
+        ),
+        TaskSpec(
+            name="eval-explain",
+            help="Measure explanations: against where people say the evidence is (COCO boxes or "
+            "masks: pointing game, energy pointing game, top-k IoU) or looked (saliency maps: "
+            "CC, NSS, AUC-Judd), for faithfulness (deletion and insertion AUC), each beside a "
+            "random and a centre-prior map; and people's labels against the model's.",
+            config="cvtasks.explain.eval_config:ExplainEvalConfig",
+            predictor="cvtasks.explain.eval_predictor:make_explain_eval_predictor",
+            models="cvtasks.explain.objects:explainable_models",
+            positional=("method",),
+            runner="cvtasks.explain.eval:run_explain_eval",
+            stage="cvtasks.explain.eval:make_explain_eval_stage",
+            parent="eval",
+            kind="explain",
         ),
         TaskSpec(
             name="depth",

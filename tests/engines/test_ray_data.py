@@ -450,3 +450,26 @@ def test_eval_detect_on_ray_equals_local(cli, photos, small_models, tmp_path):
     local, on_ray = cli(base), cli([*base, "--engine", "ray"])
     assert local.exit_code == on_ray.exit_code == 0, on_ray.stderr
     assert json.loads(on_ray.stdout)["coco_stats"] == json.loads(local.stdout)["coco_stats"]
+
+
+def test_eval_explain_on_ray_equals_local(cli, tmp_path):
+    """The explanations and their curves are computed on the actors (the ground truth read there
+    at its absolute path); the summary on the driver."""
+    from crafted_models import crafted_detector, labels_file, two_squares
+
+    image = two_squares(tmp_path / "two.png")
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "two.png", "width": 320, "height": 320}],
+        "categories": [{"id": 1, "name": "red"}, {"id": 2, "name": "green"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [48, 48, 32, 32],
+                         "area": 1024, "iscrowd": 0}]}))  # fmt: skip
+    base = ["eval", "explain", "gradcam", image, "-m", "fasterrcnn_mobilenet_v3_large_320_fpn",
+            "-w", crafted_detector(tmp_path / "d.pth"), "--labels", labels_file(tmp_path / "l.txt"),
+            "--conf", "0.95", "--gt", os.path.relpath(gt), "--curve-steps", "3", "-f", "json"]  # fmt: skip
+    local, on_ray = cli(base), cli([*base, "--engine", "ray"])
+    assert local.exit_code == on_ray.exit_code == 0, on_ray.stderr
+    ours, theirs = json.loads(on_ray.stdout), json.loads(local.stdout)
+    assert ours["counts"]["pointing_game"] == 1  # the red detection, matched on the actor
+    for key in ("pointing_game", "energy_pointing_game", "deletion_auc", "insertion_auc"):
+        assert ours[key] == pytest.approx(theirs[key], abs=1e-5), key

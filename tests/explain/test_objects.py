@@ -11,8 +11,8 @@ import pytest
 import torch
 from crafted_models import (
     GREEN_BOX,
-    RED_BOX,
     REACH,
+    RED_BOX,
     crafted_detector,
     crafted_segmenter,
     labels_file,

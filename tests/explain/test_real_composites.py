@@ -9,33 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import skimage.data
-from PIL import Image
+from composites import OBJECTS
 
 from cvtasks import predict
-
-SPOTS = [(40, 40), (232, 40), (40, 236), (232, 236), (136, 144)]  # inside the model's crop
-OBJECTS = {  # name: (photo, region of the object, pasted size, ImageNet class)
-    "cat": ("chelsea", (40, 0, 370, 300), (176, 160), 285),
-    "cup": ("coffee", (80, 20, 480, 390), (176, 163), 967),
-}
-
-
-@pytest.fixture(scope="module")
-def composites(tmp_path_factory) -> dict[str, list[tuple[Path, tuple[int, int, int, int]]]]:
-    folder = tmp_path_factory.mktemp("composites")
-    background = Image.fromarray(skimage.data.gravel()).convert("RGB").resize((448, 448))
-    found: dict[str, list[tuple[Path, tuple[int, int, int, int]]]] = {}
-    for name, (photo, region, size, _) in OBJECTS.items():
-        piece = Image.fromarray(getattr(skimage.data, photo)()).crop(region).resize(size)
-        for k, (x, y) in enumerate(SPOTS):
-            image = background.copy()
-            image.paste(piece, (x, y))
-            path = folder / f"{name}{k}.jpg"
-            image.save(path, quality=95)
-            found.setdefault(name, []).append((path, (x, y, x + size[0], y + size[1])))
-    return found
-
 
 FASTER = {"occlusion": {"window": 48, "stride": 32}, "integrated-gradients": {"steps": 8}}
 
