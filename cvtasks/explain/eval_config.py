@@ -66,8 +66,8 @@ class ExplainEvalConfig(ExplainConfig):
     curve_steps: int = option(
         50,
         "Deletion and insertion curves: steps from the whole image to none of it (RISE uses "
-        "one per 224 pixels; the AUCs move by less than 0.01 between 50 and 224, see "
-        "docs/explain.md).",
+        "one per 224 pixels, 224 steps; on the real MobileNetV2 the mean AUCs moved by at most "
+        "0.001 between 50 and 224 steps, see docs/explain.md).",
         minimum=2,
         maximum=10_000,
         panel="Task",
