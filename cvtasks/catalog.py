@@ -20,6 +20,7 @@ SHARED_MODELS = (
     "eval-segment",
     "eval-pose",
     "eval-explain",
+    "export",
 )  # commands using other tasks' models
 
 

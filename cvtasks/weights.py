@@ -8,12 +8,8 @@ neither cached nor downloadable, :class:`WeightsUnavailableError` (exit 3) says 
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
 import re
-import sys
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -27,14 +23,14 @@ from torchvision.models import get_model_weights
 from torchvision.models._api import WeightsEnum
 
 from cvtasks.config import suggest
+from cvtasks.downloads import download, verify_cached
 from cvtasks.errors import UsageError, WeightsError, WeightsUnavailableError
+from cvtasks.export.metadata import is_exported
 from cvtasks.log import info
-from cvtasks.releases import HASH_IN_NAME, release_member, release_of_file, transforms_text
+from cvtasks.releases import release_member, release_of_file, transforms_text
 from cvtasks.run_spec import RUN_BEST, is_run_folder, read_run
 
 OFFLINE_ENV = "CVTASKS_OFFLINE"
-DOWNLOAD_TIMEOUT_S = 20.0
-_HASH_IN_NAME = HASH_IN_NAME
 _FILE_SUFFIXES = (".pth", ".pt", ".pkl", ".bin", ".safetensors", ".ckpt")
 _NONE_SPECS = {"none", "null", "random"}
 
@@ -51,12 +47,13 @@ class ResolvedWeights:
     """
 
     model: str
-    kind: str  # "pretrained" | "file" | "run" | "none"
+    kind: str  # "pretrained" | "file" | "run" | "exported" | "none"
     member: WeightsEnum
     path: Path | None  # cache file (pretrained), the user's file, or a run's best.safetensors
     labels: tuple[str, ...] = ()  # a run folder's classes
     preprocessing: Mapping[str, Any] | None = None  # a run folder's evaluation preprocessing
     release_from: str = ""  # files: "hash" | "option" | "default"
+    export: Mapping[str, Any] | None = None  # a `cvtasks export` file's metadata
 
     @property
     def categories(self) -> list[str]:
@@ -86,6 +83,9 @@ class ResolvedWeights:
         if self.kind == "run":
             assert self.path is not None
             return f"run folder {self.path.parent}"
+        if self.kind == "exported":
+            assert self.export is not None
+            return f"{self.path} ({self.export['format']} export)"
         return "none (random init)"
 
     def describe_preprocessing(self) -> str:
@@ -93,6 +93,9 @@ class ResolvedWeights:
         if self.kind == "run":
             assert self.path is not None
             where = f"the run folder's own ({self.path.parent})"
+        elif self.kind == "exported":
+            source = "its run folder's own" if self.preprocessing else str(self.member)
+            where = f"{source} (recorded in the exported file {self.path})"
         elif self.kind == "file" and self.release_from == "hash":
             where = f"{self.member} (the file is that release, by its SHA-256)"
         elif self.kind == "file" and self.release_from == "option":
@@ -151,6 +154,8 @@ def resolve_weights(model: str, spec: str, release: str | None = None) -> Resolv
         )
     if text.lower() in _NONE_SPECS:
         return ResolvedWeights(model, "none", default, None)
+    if is_exported(text):
+        return _exported(model, enum_cls, text, release)
     if is_run_folder(text):
         run = read_run(text)
         if run.model != model:
@@ -181,6 +186,33 @@ def resolve_weights(model: str, spec: str, release: str | None = None) -> Resolv
     return ResolvedWeights(model, "pretrained", enum_cls[name], cache_path(enum_cls[name]))
 
 
+def _exported(
+    model: str, enum_cls: type[WeightsEnum], spec: str, release: str | None
+) -> ResolvedWeights:
+    """A `cvtasks export` file: the release (or run folder preprocessing) and classes it
+    recorded; the model it holds must be ``model``."""
+    from cvtasks.export.metadata import read_metadata
+
+    path = Path(spec).expanduser()
+    meta = read_metadata(path)
+    if meta["model"] != model:
+        raise UsageError(f"-w {path} is an export of {meta['model']}, not {model}")
+    if release is not None:
+        raise UsageError(f"--release: {path} records the release it was exported from")
+    name = str(meta.get("release") or "DEFAULT")
+    member = enum_cls[name] if name in enum_cls.__members__ else enum_cls["DEFAULT"]
+    return ResolvedWeights(
+        model,
+        "exported",
+        member,
+        path,
+        labels=tuple(str(c) for c in meta.get("categories") or ()),
+        preprocessing=meta.get("run_preprocessing"),
+        release_from="export",
+        export=meta,
+    )
+
+
 def env_flag(name: str) -> bool:
     """Whether an environment variable is set to a true value (1, true, yes)."""
     return os.environ.get(name, "").lower() in ("1", "true", "yes")
@@ -204,40 +236,6 @@ def _unavailable_message(model: str, member: WeightsEnum, reason: str) -> str:
         f"  - or place the file {member.url}\n    at {target}\n"
         "  - or pass a local file: --weights path/to/weights.pth (or .safetensors)"
     )
-
-
-def download(url: str, dest: Path, *, timeout: float = DOWNLOAD_TIMEOUT_S) -> None:
-    """Download ``url`` to ``dest`` atomically, checking the SHA-256 prefix in the file name.
-
-    Raises ``OSError`` (network) or :class:`WeightsError` (hash mismatch).
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    match = _HASH_IN_NAME.search(dest.name)
-    digest = hashlib.sha256()
-    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".partial", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            total = int(resp.headers.get("Content-Length") or 0)
-            done = 0
-            while chunk := resp.read(1 << 20):
-                out.write(chunk)
-                digest.update(chunk)
-                done += len(chunk)
-                if sys.stderr.isatty() and total:
-                    print(f"\r  {dest.name}: {done * 100 // total}%", end="", file=sys.stderr)
-        if sys.stderr.isatty() and total:
-            print(file=sys.stderr)
-        if match and not digest.hexdigest().startswith(match.group(1)):
-            raise WeightsError(
-                f"downloaded file {url} does not match its hash {match.group(1)} "
-                f"(got {digest.hexdigest()[: len(match.group(1))]}); try again"
-            )
-        os.replace(tmp_name, dest)
-        if match:  # hashed while downloading: the first load need not hash it again
-            _write_stamp(dest, match.group(1))
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
 
 
 def fetch(resolved: ResolvedWeights) -> Path:
@@ -338,50 +336,15 @@ def load_into(
         model.load_state_dict(state, strict=True)
 
 
-def verify_cached(path: Path, model: str) -> None:
-    """Check a cached download against the SHA-256 prefix in its name (as torch hub names
-    them). The result is remembered in ``<file>.verified`` (size, mtime, hash), so the file
-    is hashed again only when it changes."""
-    match = _HASH_IN_NAME.search(path.name)
-    if match is None:
-        return
-    with contextlib.suppress(OSError):
-        if _stamp_path(path).read_text(encoding="utf-8").strip() == _stamp_key(
-            path, match.group(1)
-        ):
-            return
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    if not digest.hexdigest().startswith(match.group(1)):
-        raise WeightsError(
-            f"cached weights {path} do not match the hash in their name ({match.group(1)}, got "
-            f"{digest.hexdigest()[: len(match.group(1))]}): the download is corrupt or the file "
-            f"was replaced. Delete it and run `cvtasks models pull {model}`."
-        )
-    _write_stamp(path, match.group(1))
-
-
-def _stamp_path(path: Path) -> Path:
-    return path.with_name(path.name + ".verified")
-
-
-def _stamp_key(path: Path, prefix: str) -> str:
-    info = path.stat()
-    return f"{info.st_size}:{info.st_mtime_ns}:{prefix}"
-
-
-def _write_stamp(path: Path, prefix: str) -> None:
-    """Remember that ``path`` matched its hash prefix, for as long as its size and mtime hold."""
-    with contextlib.suppress(OSError):  # a read-only cache is fine: we just hash again next time
-        _stamp_path(path).write_text(_stamp_key(path, prefix), encoding="utf-8")
-
-
 def load_weights(resolved: ResolvedWeights) -> dict[str, torch.Tensor] | None:
     """The state dict for ``resolved`` (downloading pretrained files), or None for random init."""
     if resolved.kind == "none":
         return None
+    if resolved.kind == "exported":
+        raise UsageError(
+            f"{resolved.path} is an exported model: run it with --backend onnxruntime, openvino "
+            "or torch (.pt2, .torchscript), where the command has --backend"
+        )
     if resolved.kind == "pretrained":
         path = fetch(resolved)
         verify_cached(path, resolved.model)

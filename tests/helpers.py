@@ -212,3 +212,21 @@ def noise_video(path: Path, frames: int, size: tuple[int, int] = (96, 64)) -> Pa
         writer.write(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
     writer.release()
     return path
+
+
+def seeded_detector(model: str, path: Path, seed: int = 0, head_scale: float = 1.0) -> Path:
+    """A seeded random torchvision R-CNN whose box regressions are zero (random ones push boxes
+    off the image), so that its (meaningless) detections are reported, with distinct scores;
+    ``head_scale`` sharpens the box classifier. Saved as a state dict."""
+    torch.manual_seed(seed)
+    net = get_model(model, weights=None, weights_backbone=None)
+    state = net.state_dict()
+    for key in ("roi_heads.box_predictor.cls_score.weight", "roi_heads.box_predictor.cls_score.bias"):
+        state[key] = state[key] * head_scale
+    for key in [k for k in state if "bbox_pred" in k]:
+        state[key] = torch.zeros_like(state[key])
+    if model.startswith("keypointrcnn_"):  # its random head called every box background
+        weight = state["roi_heads.box_predictor.cls_score.weight"]
+        weight[1] = -weight[0]  # person where background's logit is negative: about half
+    torch.save(state, path)
+    return path

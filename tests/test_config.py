@@ -162,7 +162,7 @@ def test_run_takes_the_tasks_own_options(cli, photos, r18_file, tmp_path):
         (
             "task: clasify\ninputs: [x]\n",
             "unknown task 'clasify'; tasks: classify, detect, segment, pose, faces, gaze, explain, "
-            "track, train, eval, eval-detect, eval-segment, eval-pose, eval-explain, depth (did you mean 'classify'?)",
+            "track, train, eval, eval-detect, eval-segment, eval-pose, eval-explain, export, depth (did you mean 'classify'?)",
         ),
         ("task: classify\n", "needs 'inputs:'"),
     ],

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cvtasks.config import MODEL_HELP, InferenceConfig, option
+from cvtasks.export.config import backend_option
 
 
 def crop_option() -> Any:
@@ -45,6 +46,7 @@ class ClassifyConfig(InferenceConfig):
     """Options of `cvtasks classify` and `cvtasks eval classify`."""
 
     model: str = option("resnet50", MODEL_HELP, flag="-m", panel="Model")
+    backend: str = backend_option()
     top_k: int = option(5, "Predictions per image, highest first.", minimum=1, panel="Task")
     aggregate: str | None = option(
         None,

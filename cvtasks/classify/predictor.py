@@ -166,8 +166,19 @@ class ClassifyPredictor(Predictor):
         self.labels = class_names(self.weights, cfg.labels)
         self.top_k = min(cfg.top_k, len(self.labels))
         self.transforms = self.weights.transforms()
-        model = build_classifier(cfg.model, self.weights, len(self.labels)).to(device)
-        self.model = self.maybe_compile(self.use_channels_last(self.maybe_fold_batchnorm(model)))
+        self.model: Any
+        if self.weights.kind == "exported":  # --backend with a `cvtasks export` file
+            from cvtasks.classify.runtime import runtime_classifier
+            from cvtasks.export.runtime import Runtime
+
+            self.supports_lanes = False  # type: ignore[misc]  # the runtime uses every core
+            runtime = Runtime(self.weights.path or "", cfg.backend, device, cfg.threads)
+            self.model = runtime_classifier(runtime)
+        else:
+            model = build_classifier(cfg.model, self.weights, len(self.labels)).to(device)
+            self.model = self.maybe_compile(
+                self.use_channels_last(self.maybe_fold_batchnorm(model))
+            )
         self.crop = crop_spec(cfg)
         self.calibration = self._calibration(cfg)
         self.temperature = float(self.calibration["temperature"]) if self.calibration else 1.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cvtasks.config import InferenceConfig, option
+from cvtasks.export.config import backend_option
 
 
 @dataclass
@@ -18,11 +19,12 @@ class DepthConfig(InferenceConfig):
         flag="-m",
         panel="Model",
     )
+    backend: str = backend_option()
     weights: str = option(
         "DEFAULT",
-        "DEFAULT (the model's own weights) or none (random init from its config).",
+        "DEFAULT (the model's own weights), none (random init from its config), or a file "
+        "from `cvtasks export` (with --backend).",
         flag="-w",
-        choices=("DEFAULT", "none"),
         panel="Model",
     )
     batch_size: int = option(

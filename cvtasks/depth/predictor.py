@@ -21,6 +21,8 @@ from cvtasks.depth.config import DepthConfig
 from cvtasks.depth.eval import DepthScores, find_ground_truth, load_ground_truth, score
 from cvtasks.depth.models import depth_kind, known_model, load_depth_model
 from cvtasks.detect.predictor import run_grouped
+from cvtasks.errors import UsageError
+from cvtasks.export.metadata import is_exported
 from cvtasks.log import warn
 from cvtasks.render.figure import beside, colour_bar
 from cvtasks.render.heatmap import colorize
@@ -135,6 +137,17 @@ class DepthResult:
                 np.save(handle, self.depth.astype(np.float32))
 
 
+def exported_depth(cfg: DepthConfig, device: torch.device) -> tuple[Any, Any, str]:
+    """(runtime model, image processor, depth kind) of an exported depth model."""
+    from cvtasks.depth.runtime import exported_processor, runtime_depth
+    from cvtasks.export.metadata import read_metadata
+    from cvtasks.export.runtime import Runtime
+
+    meta = read_metadata(cfg.weights)
+    runtime = Runtime(cfg.weights, cfg.backend, device, cfg.threads)
+    return runtime_depth(runtime), exported_processor(meta), str(meta["depth_kind"])
+
+
 class DepthPredictor(Predictor):
     """A transformers depth model with its own pre- and post-processing."""
 
@@ -143,6 +156,17 @@ class DepthPredictor(Predictor):
     def __init__(self, cfg: DepthConfig, device: torch.device) -> None:
         super().__init__(cfg, device)
         random_init = cfg.weights.lower() == "none"
+        if not (random_init or cfg.weights == "DEFAULT" or is_exported(cfg.weights)):
+            raise UsageError(
+                f"-w {cfg.weights}: depth takes DEFAULT (the model's own weights), none, or an "
+                "exported file (.onnx, .xml, .pt2, .torchscript from `cvtasks export`)"
+            )
+        self.model: Any
+        self._scores: list[DepthScores] = []
+        if is_exported(cfg.weights):  # --backend with a `cvtasks export` file
+            self.model, self.processor, self.kind = exported_depth(cfg, device)
+            self.source = cfg.weights
+            return
         self.model, self.processor, self.source = load_depth_model(cfg.model, random_init)
         if random_init:
             warn(f"--weights none: {cfg.model} has random weights; its depth is meaningless")
@@ -151,7 +175,6 @@ class DepthPredictor(Predictor):
         if known is not None and known.kind != self.kind:
             warn(f"{cfg.model}: its config says {self.kind} depth, the catalogue {known.kind}")
         self.model.to(device)
-        self._scores: list[DepthScores] = []
 
     def preprocessor(self) -> Callable[[Image.Image], torch.Tensor]:
         return _Preprocess(self.processor)

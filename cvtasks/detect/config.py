@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cvtasks.config import MODEL_HELP, InferenceConfig, option
+from cvtasks.export.config import backend_option
 
 _FORMAT_HELP = (
     "What goes to stdout: table, jsonl, json, csv, or coco (COCO results JSON with the images "
@@ -18,6 +19,7 @@ class DetectConfig(InferenceConfig):
     """Options of `cvtasks detect` (also inherited by pose and instance segmentation)."""
 
     model: str = option("fasterrcnn_resnet50_fpn_v2", MODEL_HELP, flag="-m", panel="Model")
+    backend: str = backend_option()
     format: str | None = option(
         None,
         _FORMAT_HELP,

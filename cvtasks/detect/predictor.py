@@ -305,9 +305,13 @@ class DetectPredictor(Predictor):
         self.yolo_names, yolo_ids = yolo_classes(self.categories)
         self.yolo_ids = yolo_ids if cfg.save_txt else None
         self.transforms = self.weights.member.transforms()
-        self.model = build_detector(cfg.model, self.weights, len(self.categories))
-        configure_detector(self.model, cfg, self.filter.changes_model_top_k)
-        self.model.to(device)
+        self.model: Any
+        if self.weights.kind == "exported":  # --backend with a `cvtasks export` file
+            self.model = exported_detector(self.weights, cfg, device)
+        else:
+            self.model = build_detector(cfg.model, self.weights, len(self.categories))
+            configure_detector(self.model, cfg, self.filter.changes_model_top_k)
+            self.model.to(device)
 
     def preprocessor(self) -> Callable[[Image.Image], torch.Tensor]:
         return self.transforms
@@ -360,6 +364,25 @@ class DetectPredictor(Predictor):
         if out is None or self.yolo_ids is None:
             return []
         return write_yolo_names(out, self.yolo_names)
+
+
+def exported_detector(resolved: ResolvedWeights, cfg: DetectConfig, device: torch.device) -> Any:
+    """The runtime model of an exported detector; its thresholds and size were fixed at
+    export, so --min-size cannot change them and a --conf below its score threshold warns."""
+    from cvtasks.detect.runtime import runtime_detector
+    from cvtasks.export.runtime import Runtime
+
+    meta = resolved.export or {}
+    if cfg.min_size is not None and cfg.min_size != meta.get("min_size"):
+        raise UsageError(
+            f"--min-size is fixed in an exported detector (this one: {meta.get('min_size')}): "
+            "export it again with `cvtasks export --min-size`"
+        )
+    floor = float(meta.get("score_thresh", 0.0))
+    if cfg.conf < floor:
+        warn(f"--conf {cfg.conf}: the exported model keeps only detections scoring >= {floor}")
+    runtime = Runtime(resolved.path or "", cfg.backend, device, cfg.threads)
+    return runtime_detector(runtime, list(meta.get("outputs") or ["boxes", "labels", "scores"]))
 
 
 def to_full_size(out: Mapping[str, torch.Tensor], frame: Frame) -> Mapping[str, torch.Tensor]:

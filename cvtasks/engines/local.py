@@ -18,9 +18,11 @@ from cvtasks.tasks.spec import TaskSpec
 def load_predictor(spec: TaskSpec, cfg: InferenceConfig) -> Predictor:
     """Resolve the device and build the task's predictor (downloads weights if needed)."""
     from cvtasks.device import autocast_for, resolve_device
+    from cvtasks.export.runtime import prepare_backend
     from cvtasks.run_spec import apply_run_model
 
     apply_run_model(cfg)  # -w runs/NAME brings its model name
+    prepare_backend(cfg)  # -w FILE.onnx too; and --backend can run it
     if cfg.engine == "ray":  # the model runs in the actors; here it only names and labels
         cfg = copy.copy(cfg)
         cfg.device, cfg.precision, cfg.compile = "cpu", "fp32", False

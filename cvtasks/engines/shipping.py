@@ -80,6 +80,9 @@ def pack_files(cfg: InferenceConfig, keys: tuple[str, ...] = SHIPPED_KEYS) -> Pa
         path = Path(value.strip()).expanduser()
         if path.is_file():
             files = {path.name: path}
+            companion = path.with_suffix(".bin")  # an OpenVINO IR's weights beside its .xml
+            if path.suffix.lower() == ".xml" and companion.is_file():
+                files[companion.name] = companion
         elif path.is_dir():
             names = [RUN_CONFIG, RUN_BEST, "labels.txt"] if is_run_folder(path) else None
             files = {

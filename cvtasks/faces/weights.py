@@ -8,10 +8,11 @@ from pathlib import Path
 
 import torch
 
+from cvtasks.downloads import download
 from cvtasks.errors import UsageError, WeightsError, WeightsUnavailableError
 from cvtasks.faces.mtcnn import ONet, PNet, RNet
 from cvtasks.log import info
-from cvtasks.weights import OFFLINE_ENV, download, env_flag, load_state_dict
+from cvtasks.weights import OFFLINE_ENV, env_flag, load_state_dict
 
 # facenet-pytorch's files (MIT licence), the ones its PyPI wheel 2.6.0 also carries
 SOURCE = "https://github.com/timesler/facenet-pytorch/raw/master/data/{name}.pt"

@@ -205,8 +205,19 @@ class SemanticPredictor(Predictor):
         classes = parse_classes(cfg.classes, self.categories)
         self.allowed = sorted(classes) if classes is not None else None
         self.transforms = self.weights.member.transforms()
-        model = build_semantic(cfg.model, self.weights, len(self.categories)).to(device)
-        self.model = self.maybe_compile(self.use_channels_last(self.maybe_fold_batchnorm(model)))
+        self.model: Any
+        if self.weights.kind == "exported":  # --backend with a `cvtasks export` file
+            from cvtasks.export.runtime import Runtime
+            from cvtasks.segment.runtime import runtime_segmenter
+
+            self.supports_lanes = False  # type: ignore[misc]  # the runtime uses every core
+            runtime = Runtime(self.weights.path or "", cfg.backend, device, cfg.threads)
+            self.model = runtime_segmenter(runtime)
+        else:
+            model = build_semantic(cfg.model, self.weights, len(self.categories)).to(device)
+            self.model = self.maybe_compile(
+                self.use_channels_last(self.maybe_fold_batchnorm(model))
+            )
 
     def preprocessor(self) -> Callable[[Image.Image], torch.Tensor]:
         return self.transforms

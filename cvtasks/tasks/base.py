@@ -163,7 +163,7 @@ def class_names(weights: ResolvedWeights, labels_file: str | None) -> list[str]:
     if labels_file is None:
         return categories
     labels = read_labels(labels_file)
-    if weights.kind in ("pretrained", "run") and len(labels) != len(categories):
+    if weights.kind in ("pretrained", "run", "exported") and len(labels) != len(categories):
         raise UsageError(
             f"--labels has {len(labels)} names but {weights.describe()} predicts "
             f"{len(categories)} classes; pass your fine-tuned weights with --weights FILE"

@@ -22,6 +22,7 @@ TASKS: dict[str, TaskSpec] = {
             predictor="cvtasks.classify.predictor:ClassifyPredictor",
             models="cvtasks.classify.predictor:classification_models",
             stage="cvtasks.classify.aggregate:make_aggregate_stage",
+            exporter="cvtasks.classify.export:export_plan",
         ),
         TaskSpec(
             name="detect",
@@ -29,6 +30,7 @@ TASKS: dict[str, TaskSpec] = {
             config="cvtasks.detect.config:DetectConfig",
             predictor="cvtasks.detect.predictor:DetectPredictor",
             models="cvtasks.detect.predictor:detection_models",
+            exporter="cvtasks.detect.export:export_plan",
         ),
         TaskSpec(
             name="segment",
@@ -37,6 +39,7 @@ TASKS: dict[str, TaskSpec] = {
             config="cvtasks.segment.config:SegmentConfig",
             predictor="cvtasks.segment.predictor:make_segment_predictor",
             models="cvtasks.segment.predictor:segmentation_models",
+            exporter="cvtasks.segment.export:export_plan",
         ),
         TaskSpec(
             name="pose",
@@ -44,6 +47,7 @@ TASKS: dict[str, TaskSpec] = {
             config="cvtasks.pose.config:PoseConfig",
             predictor="cvtasks.pose.predictor:PosePredictor",
             models="cvtasks.pose.predictor:pose_models",
+            exporter="cvtasks.detect.export:export_plan",
         ),
         TaskSpec(
             name="faces",
@@ -162,6 +166,16 @@ TASKS: dict[str, TaskSpec] = {
             kind="explain",
         ),
         TaskSpec(
+            name="export",
+            help="Export a model for another runtime (ONNX, OpenVINO IR, torch.export .pt2, "
+            "TorchScript) with its preprocessing and class names inside, checked against "
+            "PyTorch; optionally int8. Run it with --backend onnxruntime|openvino -w FILE.",
+            config="cvtasks.export.config:ExportConfig",
+            predictor="cvtasks.export.runner:no_predictor",
+            models="cvtasks.export.runner:exportable_models",
+            runner="cvtasks.export.runner:run_export",
+        ),
+        TaskSpec(
             name="depth",
             help="Estimate depth from one image (Depth Anything V2, DPT, ZoeDepth; transformers).",
             config="cvtasks.depth.config:DepthConfig",
@@ -169,6 +183,7 @@ TASKS: dict[str, TaskSpec] = {
             models="cvtasks.depth.models:depth_model_names",
             model_source="transformers",
             catalog="cvtasks.depth.catalog:DEPTH_CATALOG",
+            exporter="cvtasks.depth.export:export_plan",
         ),
     ]
 }

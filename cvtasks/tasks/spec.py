@@ -36,6 +36,7 @@ class TaskSpec:
     catalog: str = "cvtasks.catalog:TORCHVISION"  # what `cvtasks models` shows of its models
     parent: str | None = None  # a sub-command: `cvtasks PARENT KIND` (eval detect)
     kind: str | None = None  # its name under the parent
+    exporter: str | None = None  # "module:function" (ExportConfig, images) -> ExportPlan
 
     @property
     def config_cls(self) -> type[BaseConfig]:

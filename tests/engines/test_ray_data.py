@@ -473,3 +473,15 @@ def test_eval_explain_on_ray_equals_local(cli, tmp_path):
     assert ours["counts"]["pointing_game"] == 1  # the red detection, matched on the actor
     for key in ("pointing_game", "energy_pointing_game", "deletion_auc", "insertion_auc"):
         assert ours[key] == pytest.approx(theirs[key], abs=1e-5), key
+
+
+def test_an_exported_model_on_ray_equals_local(cli, r18_file, photos, tmp_path):
+    """Each actor opens the shipped .onnx file once in onnxruntime; the records are local's."""
+    pytest.importorskip("onnxruntime")
+    model = tmp_path / "r18.onnx"
+    made = cli(["export", "-m", "resnet18", "-w", r18_file, "-o", model, photos["coffee"], "-q"])
+    assert made.exit_code == 0, made.stderr
+    base = ["classify", *photos.values(), "-w", model, "--backend", "onnxruntime", "-f", "jsonl"]
+    local, on_ray = cli(base), cli([*base, "--engine", "ray", "-b", "1"])
+    assert local.exit_code == on_ray.exit_code == 0, on_ray.stderr
+    same_records(jsonl(on_ray.stdout), jsonl(local.stdout))
