@@ -28,6 +28,7 @@ from torchvision.models import get_model, get_model_weights
 from bench.agreement import bench_agreement, print_agreement
 from bench.proc import run_sampling_rss
 from bench.ray_engine import bench_ray, print_ray
+from bench.runtimes import bench_runtimes, print_runtimes
 from bench.track import bench_tracking, print_tracking
 from bench.train import bench_training, print_training
 
@@ -397,6 +398,9 @@ def main() -> None:
     parser.add_argument("--only-ray", action="store_true", help="the Ray engine rows only")
     parser.add_argument("--only-cpu", action="store_true", help="classify vs bare forward only")
     parser.add_argument(
+        "--only-runtimes", action="store_true", help="export runtimes (onnxruntime, OpenVINO)"
+    )
+    parser.add_argument(
         "--only-agreement", action="store_true", help="speed options vs reference, real weights"
     )
     args = parser.parse_args()
@@ -411,6 +415,9 @@ def main() -> None:
         return
 
     paths = make_images(args.images, DATA / "images")
+    if args.only_runtimes:
+        print_runtimes(bench_runtimes(paths))
+        return
     if args.only_cpu:
         models = {
             m: bench_model(m, paths, args.batch, args.repeats) for m in args.models.split(",")
@@ -442,6 +449,7 @@ def main() -> None:
     results["training"] = bench_training()
     results["ray"] = run_ray(args.batch)
     results["agreement"] = bench_agreement()
+    results["runtimes"] = bench_runtimes(paths)
     results["tasks"] = {}
     if not args.skip_tasks:
         task_folder = DATA / "task_images"
@@ -473,6 +481,7 @@ def main() -> None:
     print_training(results["training"])  # type: ignore[arg-type]
     print_ray(results["ray"])  # type: ignore[arg-type]
     print_agreement(results["agreement"])  # type: ignore[arg-type]
+    print_runtimes(results["runtimes"])  # type: ignore[arg-type]
 
 
 VARIANTS = {

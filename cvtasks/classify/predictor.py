@@ -171,7 +171,6 @@ class ClassifyPredictor(Predictor):
             from cvtasks.classify.runtime import runtime_classifier
             from cvtasks.export.runtime import Runtime
 
-            self.supports_lanes = False  # type: ignore[misc]  # the runtime uses every core
             runtime = Runtime(self.weights.path or "", cfg.backend, device, cfg.threads)
             self.model = runtime_classifier(runtime)
         else:

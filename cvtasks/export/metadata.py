@@ -105,6 +105,16 @@ def weights_metadata(resolved: Any, labels: list[str]) -> dict[str, Any]:
     release whose preprocessing it uses (or a run folder's own), its class names."""
     from cvtasks.releases import transforms_text
 
+    transforms = resolved.transforms()
+    numbers: dict[str, Any] = {}  # for consumers without torchvision: what the text says
+    for key, name in (("resize", "resize_size"), ("crop", "crop_size"), ("mean", "mean"),
+                      ("std", "std")):  # fmt: skip
+        value = getattr(transforms, name, None)
+        if value is not None:
+            numbers[key] = [float(v) for v in value] if key in ("mean", "std") else list(value)
+    interpolation = getattr(transforms, "interpolation", None)
+    if interpolation is not None:
+        numbers["interpolation"] = str(getattr(interpolation, "value", interpolation))
     return {
         "weights": resolved.describe(),
         "weights_kind": resolved.kind,
@@ -112,5 +122,6 @@ def weights_metadata(resolved: Any, labels: list[str]) -> dict[str, Any]:
         "release_from": resolved.release_from or resolved.kind,
         "run_preprocessing": dict(resolved.preprocessing) if resolved.preprocessing else None,
         "categories": list(labels),
-        "preprocessing": transforms_text(resolved.transforms()),
+        "preprocessing": transforms_text(transforms),
+        "preprocessing_values": numbers,
     }

@@ -4,6 +4,8 @@ actor) and runs float32 tensors in, float32 (or integer) tensors out."""
 
 from __future__ import annotations
 
+import os
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,16 +42,24 @@ def check_backend(backend: str, weights: str) -> None:
 
 
 class Runtime:
-    """An exported model opened in one runtime: ``run(inputs) -> outputs`` (tensors)."""
+    """An exported model opened in one runtime: ``run(inputs) -> outputs`` (tensors).
+
+    onnxruntime and OpenVINO get as many threads as torch has when they run (``threads``
+    overrides): the file is opened when the predictor is built (so a bad file fails before any
+    input), and opened again on the first run if the engine has since divided the cores among
+    lanes. Runs may come from two lanes at once: onnxruntime sessions are thread-safe, and each
+    thread gets its own OpenVINO infer request."""
 
     def __init__(self, path: str | Path, backend: str, device: torch.device, threads: int = 0):
         self.path, self.backend, self.device = Path(path), backend, device
+        self.requested = threads
+        self.opened_with = 0
+        self._lock = threading.Lock()
+        self._local = threading.local()
         kind = EXPORT_SUFFIXES[self.path.suffix.lower()]
         try:
-            if backend == "onnxruntime":
-                self._open_onnxruntime(threads)
-            elif backend == "openvino":
-                self._open_openvino(threads)
+            if backend in ("onnxruntime", "openvino"):
+                self._open(threads or torch.get_num_threads())
             elif kind == "exported-program":
                 self.module = torch.export.load(str(self.path)).module()
             else:
@@ -62,6 +72,13 @@ class Runtime:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise WeightsError(f"{backend} cannot load {self.path}: {first}") from None
 
+    def _open(self, threads: int) -> None:
+        if self.backend == "onnxruntime":
+            self._open_onnxruntime(threads)
+        else:
+            self._open_openvino(threads)
+        self.opened_with = threads
+
     def _open_onnxruntime(self, threads: int) -> None:
         try:
             import onnxruntime
@@ -69,7 +86,7 @@ class Runtime:
             raise missing_runtime("onnxruntime", "onnx") from None
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3
-        options.intra_op_num_threads = threads or torch.get_num_threads()
+        options.intra_op_num_threads = threads
         providers = ["CPUExecutionProvider"]
         if self.device.type == "cuda":
             providers.insert(0, "CUDAExecutionProvider")
@@ -85,20 +102,36 @@ class Runtime:
         device = "GPU" if self.device.type == "cuda" else "CPU"
         # f32 everywhere: on CPUs with bf16 (AMX) OpenVINO would otherwise compute in bf16
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32"}
-        if threads or device == "CPU":
-            config["INFERENCE_NUM_THREADS"] = threads or torch.get_num_threads()
+        if device == "CPU":  # lanes: a stream each, with the threads torch has per lane
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else threads
+            streams = max(1, cores // max(threads, 1))
+            config["NUM_STREAMS"] = streams
+            config["INFERENCE_NUM_THREADS"] = threads * streams  # the streams' total
         self.compiled = core.compile_model(core.read_model(str(self.path)), device, config)
-        self.request = self.compiled.create_infer_request()
+
+    def _ready(self) -> None:
+        """Reopen once with the thread count torch now has (lanes divide the cores)."""
+        want = self.requested or torch.get_num_threads()
+        if want != self.opened_with:
+            with self._lock:
+                if want != self.opened_with:
+                    self._open(want)
 
     def run(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """The model's outputs for ``inputs`` (in its input order), as CPU tensors."""
         if self.backend == "onnxruntime":
+            self._ready()
             feeds = {n: t.detach().cpu().numpy() for n, t in zip(self.names, inputs, strict=True)}
             return [torch.from_numpy(np.asarray(o)) for o in self.session.run(None, feeds)]
         if self.backend == "openvino":
+            self._ready()
+            compiled = self.compiled
+            if getattr(self._local, "compiled", None) is not compiled:
+                self._local.compiled = compiled
+                self._local.request = compiled.create_infer_request()
             arrays = [t.detach().cpu().numpy() for t in inputs]
-            results = self.request.infer(arrays)
-            return [torch.from_numpy(np.array(results[out])) for out in self.compiled.outputs]
+            results = self._local.request.infer(arrays)
+            return [torch.from_numpy(np.array(results[out])) for out in compiled.outputs]
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # scripted R-CNNs warn that they return a tuple
             found = self.module(*[t.to(self.device) for t in inputs])

@@ -210,7 +210,6 @@ class SemanticPredictor(Predictor):
             from cvtasks.export.runtime import Runtime
             from cvtasks.segment.runtime import runtime_segmenter
 
-            self.supports_lanes = False  # type: ignore[misc]  # the runtime uses every core
             runtime = Runtime(self.weights.path or "", cfg.backend, device, cfg.threads)
             self.model = runtime_segmenter(runtime)
         else:

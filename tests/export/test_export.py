@@ -108,6 +108,8 @@ def test_a_classifier_in_every_format_gives_torchs_records(cli, tmp_path, photos
     assert (meta["task"], meta["model"], meta["release"]) == ("classify", "mobilenet_v3_small",
                                                               "IMAGENET1K_V1")  # fmt: skip
     assert len(meta["categories"]) == 1000 and meta["check"]["images"] == 1
+    assert meta["preprocessing_values"] == {"resize": [256], "crop": [224], "interpolation":
+        "bilinear", "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}  # fmt: skip
     images = list(photos.values())
     theirs = run(cli, "classify", images, "-m", "mobilenet_v3_small", "-w", weights)
     for batch in ("1", "3"):  # the graph's batch is dynamic
