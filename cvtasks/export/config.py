@@ -11,6 +11,7 @@ FORMATS = ("onnx", "openvino", "exported-program", "torchscript")
 SUFFIXES = {"onnx": ".onnx", "openvino": ".xml", "exported-program": ".pt2",
             "torchscript": ".torchscript"}  # fmt: skip
 BACKENDS = ("torch", "onnxruntime", "openvino")
+_UNUSED = "Not used by export."
 
 
 def backend_option() -> Any:
@@ -95,3 +96,12 @@ class ExportConfig(BaseConfig):
     overwrite: bool = option(
         False, "Replace an existing file at -o.", affects_results=False, panel="Export"
     )
+    # Keys every command shares that an export does not use: kept for YAML, off the CLI.
+    resume: bool = option(False, _UNUSED, affects_results=False, cli=False)
+    wait_lock: bool = option(False, _UNUSED, affects_results=False, cli=False)
+    batch_size: int = option(8, _UNUSED, affects_results=False, cli=False)
+    workers: int = option(0, _UNUSED, affects_results=False, cli=False)
+    device: str = option("auto", _UNUSED + " (the check runs on the CPU)", cli=False)
+    precision: str = option("fp32", _UNUSED + " (exports are float32)", cli=False)
+    channels_last: bool = option(True, _UNUSED, affects_results=False, cli=False)
+    on_corrupt: str = option("warn", _UNUSED, cli=False)

@@ -29,8 +29,15 @@ def _frame(title: str, height: int, body: str) -> str:
     )
 
 
-def bars(title: str, rows: Sequence[tuple[str, float]], fmt: str = "{:g}", limit: int = 20) -> str:
-    """Horizontal bars, largest first (at most ``limit`` rows, the rest summed)."""
+def bars(
+    title: str,
+    rows: Sequence[tuple[str, float]],
+    fmt: str = "{:g}",
+    limit: int = 20,
+    colours: Mapping[str, tuple[int, int, int]] | None = None,
+) -> str:
+    """Horizontal bars, largest first (at most ``limit`` rows, the rest summed); ``colours``
+    keeps a label's colour the same from chart to chart."""
     rows = sorted(rows, key=lambda r: r[1], reverse=True)
     if len(rows) > limit:
         rest = sum(v for _, v in rows[limit - 1 :])
@@ -43,7 +50,8 @@ def bars(title: str, rows: Sequence[tuple[str, float]], fmt: str = "{:g}", limit
         body.append(
             f'<text x="150" y="{y + 13}" {FONT} text-anchor="end">{escape(_short(label))}</text>'
             f'<rect x="156" y="{y + 2}" width="{width:.1f}" height="{row_h - 5}" '
-            f'fill="{_rgb(class_colour(i + 1))}"><title>{escape(label)}: {value:g}</title></rect>'
+            f'fill="{_rgb((colours or {}).get(label, class_colour(i + 1)))}">'
+            f"<title>{escape(label)}: {value:g}</title></rect>"
             f'<text x="{160 + width:.1f}" y="{y + 13}" {FONT}>{escape(fmt.format(value))}</text>'
         )
     return _frame(title, 36 + row_h * max(len(rows), 1), "".join(body))
@@ -121,17 +129,24 @@ def lines(
     return _frame(title, plot_h + 56, "".join(body))
 
 
-def curves(title: str, series: Mapping[str, Sequence[float]], x_label: str) -> str:
+def curves(
+    title: str,
+    series: Mapping[str, Sequence[float]],
+    x_label: str,
+    colours: Mapping[str, tuple[int, int, int]] | None = None,
+) -> str:
     """Lines of values sampled evenly over 0-1 (deletion and insertion curves), one a series,
-    from 0 to the largest value."""
+    from 0 to the largest value; the legend under the plot."""
     values = [v for s in series.values() for v in s]
     if not values:
         return _frame(title, 40, f'<text x="0" y="34" {FONT}>nothing to show</text>')
     y_max = max(values) or 1.0
     plot_h, left = 140, 40
-    body = []
+    body = [f'<line x1="{left}" y1="{30 + plot_h}" x2="{WIDTH - 10}" y2="{30 + plot_h}" '
+            'stroke="#bbb"/>']  # fmt: skip
+    x = left
     for i, (name, curve) in enumerate(series.items()):
-        colour = _rgb(instance_colour(i))
+        colour = _rgb((colours or {}).get(name, instance_colour(i)))
         step = (WIDTH - left - 10) / max(len(curve) - 1, 1)
         path = " ".join(
             f"{left + step * k:.1f},{30 + plot_h - plot_h * y / y_max:.1f}"
@@ -139,16 +154,17 @@ def curves(title: str, series: Mapping[str, Sequence[float]], x_label: str) -> s
         )
         body.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{path}"/>')
         body.append(
-            f'<text x="{WIDTH - 14}" y="{44 + 16 * i}" {FONT} fill="{colour}" '
-            f'text-anchor="end">{escape(name)}</text>'
+            f'<rect x="{x}" y="{plot_h + 60}" width="14" height="4" fill="{colour}"/>'
+            f'<text x="{x + 18}" y="{plot_h + 66}" {FONT}>{escape(name)}</text>'
         )
+        x += 34 + 7 * len(name)
     body.append(f'<text x="{left}" y="{plot_h + 46}" {FONT}>0</text>')
     body.append(
         f'<text x="{WIDTH - 10}" y="{plot_h + 46}" {FONT} text-anchor="end">'
-        f"1 {escape(x_label)}</text>"
+        f"{escape(x_label)}: 1</text>"
     )
     body.append(f'<text x="0" y="40" {FONT}>{y_max:.3g}</text>')
-    return _frame(title, plot_h + 56, "".join(body))
+    return _frame(title, plot_h + 76, "".join(body))
 
 
 def confusion(title: str, classes: Sequence[str], matrix: Sequence[Sequence[int]]) -> str:

@@ -151,6 +151,8 @@ def _explain_eval(metrics: dict[str, Any]) -> list[dict[str, str]]:
     """`eval explain`: the method's numbers beside the random and centre-prior maps', the mean
     deletion and insertion curves, and people's labels against the model's."""
     maps = {"method": metrics["method"], "random": "random map", "centre": "centre prior"}
+    colours = {maps["method"]: (214, 39, 40), maps["random"]: (127, 127, 127),
+               maps["centre"]: (31, 119, 180)}  # as in curves.png  # fmt: skip
 
     def value(key: str, name: str) -> float | None:
         found = metrics[key] if name == "method" else metrics["baselines"][name][key]
@@ -170,12 +172,14 @@ def _explain_eval(metrics: dict[str, Any]) -> list[dict[str, str]]:
     for key, title in titles.items():
         rows = [(maps[n], v) for n in maps if (v := value(key, n)) is not None]
         if rows:
-            parts.append({"svg": charts.bars(title, rows, "{:.3f}")})
+            parts.append({"svg": charts.bars(title, rows, "{:.3f}", colours=colours)})
     for kind in ("deletion", "insertion"):
         series = {maps[n]: c for n, c in metrics.get("curves", {}).get(kind, {}).items()}
         if series:
             what = "deleted" if kind == "deletion" else "inserted"
-            parts.append({"svg": charts.curves(f"mean {kind} curve", series, f"of pixels {what}")})
+            chart = charts.curves(f"mean {kind} curve (explained score)", series,
+                                  f"share of pixels {what}", colours)  # fmt: skip
+            parts.append({"svg": chart})
     human = metrics.get("human_labels")
     if human:
         kappa = "n/a" if human["kappa"] is None else f"{human['kappa']:.3f}"
