@@ -221,7 +221,10 @@ def seeded_detector(model: str, path: Path, seed: int = 0, head_scale: float = 1
     torch.manual_seed(seed)
     net = get_model(model, weights=None, weights_backbone=None)
     state = net.state_dict()
-    for key in ("roi_heads.box_predictor.cls_score.weight", "roi_heads.box_predictor.cls_score.bias"):
+    for key in (
+        "roi_heads.box_predictor.cls_score.weight",
+        "roi_heads.box_predictor.cls_score.bias",
+    ):
         state[key] = state[key] * head_scale
     for key in [k for k in state if "bbox_pred" in k]:
         state[key] = torch.zeros_like(state[key])

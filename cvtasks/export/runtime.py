@@ -61,7 +61,7 @@ class Runtime:
             if backend in ("onnxruntime", "openvino"):
                 self._open(threads or torch.get_num_threads())
             elif kind == "exported-program":
-                self.module = torch.export.load(str(self.path)).module()
+                self.module = torch.export.load(str(self.path)).module().to(device)
             else:
                 with warnings.catch_warnings():  # TorchScript is deprecated upstream: said in docs
                     warnings.simplefilter("ignore")

@@ -358,7 +358,10 @@ def test_models_list_info_pull(cli):
     assert "licence" in listed[0]
     explain = jsonl(cli(["models", "list", "--task", "explain", "-f", "jsonl"]).stdout)
     explained = {r["name"] for r in explain}  # classifiers, detectors and semantic segmenters
-    assert {r["name"] for r in listed} | {"fasterrcnn_resnet50_fpn", "deeplabv3_resnet50"} <= explained
+    assert {r["name"] for r in listed} | {
+        "fasterrcnn_resnet50_fpn",
+        "deeplabv3_resnet50",
+    } <= explained
     assert {r["task"] for r in explain} == {"explain"}
     everything = jsonl(cli(["models", "list", "-f", "jsonl"]).stdout)
     for name in ("resnet18", "maskrcnn_resnet50_fpn", "keypointrcnn_resnet50_fpn"):
