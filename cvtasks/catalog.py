@@ -138,18 +138,22 @@ def weights_info(model: str, spec: str, release: str | None = None) -> dict[str,
 
     find_task(model)
     resolved = resolve_weights(model, spec, release)
-    return {
+    exported = dict(resolved.export) if resolved.export else None
+    found: dict[str, Any] = {
         "name": model,
         "weights": resolved.describe(),
         "kind": resolved.kind,
         "release": str(resolved.member) if resolved.kind != "run" else None,
         "release_from": {"hash": "sha256", "option": "--release", "default": "DEFAULT"}.get(
-            resolved.release_from, resolved.kind
+            str((exported or {}).get("release_from", resolved.release_from)), resolved.kind
         ),
         "preprocessing": transforms_text(resolved.transforms()),
         "summary": resolved.describe_preprocessing(),
         "categories": len(resolved.categories),
     }
+    if exported is not None:  # what `cvtasks export` recorded: the format, the check, int8
+        found["export"] = {k: exported.get(k) for k in ("format", "task", "opset", "check", "int8")}
+    return found
 
 
 def split_pull_name(text: str) -> tuple[str, str]:

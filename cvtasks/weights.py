@@ -94,8 +94,15 @@ class ResolvedWeights:
             assert self.path is not None
             where = f"the run folder's own ({self.path.parent})"
         elif self.kind == "exported":
+            how = {
+                "hash": "the release the weights were, by their SHA-256",
+                "option": "--release at export",
+                "default": "the DEFAULT release: the weights were no torchvision release",
+            }
+            reason = how.get(str((self.export or {}).get("release_from")), "")
             source = "its run folder's own" if self.preprocessing else str(self.member)
-            where = f"{source} (recorded in the exported file {self.path})"
+            reason = "" if self.preprocessing or not reason else f"{reason}; "
+            where = f"{source} ({reason}recorded in the exported file {self.path})"
         elif self.kind == "file" and self.release_from == "hash":
             where = f"{self.member} (the file is that release, by its SHA-256)"
         elif self.kind == "file" and self.release_from == "option":

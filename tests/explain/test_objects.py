@@ -4,6 +4,7 @@ matching, and what is refused."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -114,7 +115,8 @@ def test_records_name_the_detection_as_detect_lists_it(scene, cli, tmp_path):
     assert detected.exit_code == 0, detected.stderr
     (boxes,) = jsonl(detected.stdout)
     out = tmp_path / "out"
-    explained = cli(["explain", "gradcam", scene["image"], *common, "--target", "green", "-o", out])
+    explained = cli(["explain", "gradcam", scene["image"], *common, "--target", "green", "-o", out,
+                     "--report"])  # fmt: skip
     assert explained.exit_code == 0, explained.stderr
     (record,) = jsonl(explained.stdout)
     assert record["predictions"] and all(p["label"] == "green" for p in record["predictions"])
@@ -125,6 +127,10 @@ def test_records_name_the_detection_as_detect_lists_it(scene, cli, tmp_path):
         assert prediction["score"] == pytest.approx(listed["score"], abs=1e-6)
     panel = Image.open(out / record["files"]["panel_1"])
     assert panel.width >= 900  # three 320-px panes and a colour bar
+    page = (out / "report" / "data.js").read_text()  # the results page shows the panels
+    (item,) = json.loads(page.split("=", 1)[1].strip().rstrip(";"))["items"]
+    assert item["caption"].startswith("green") and item["thumb"]
+    assert any((out / "report" / "thumbs").iterdir())
 
 
 def test_odam_equals_pytorch_grad_cams_hirescam(scene):

@@ -258,6 +258,9 @@ def test_what_a_backend_cannot_run_says_why(cli, tmp_path, photos, r18_file, mon
     for args, message in cases:
         result = cli(["classify", photos["coffee"], *args])
         assert result.exit_code == 2 and message in result.stderr, result.stderr
+    info = json.loads(cli(["models", "info", "resnet18", "-w", onnx_file]).stdout)
+    assert info["kind"] == "exported" and info["release_from"] == "DEFAULT"  # a random file
+    assert info["export"]["format"] == "onnx" and info["export"]["check"]["max_abs_diff"] < 1e-3
     explained = cli(["explain", "gradcam", photos["coffee"], "-w", onnx_file])
     assert explained.exit_code == 2 and "runs PyTorch weights" in explained.stderr
     monkeypatch.setitem(__import__("sys").modules, "openvino", None)  # not installed
