@@ -191,6 +191,12 @@ class ExplainEvalPredictor(Predictor):
             mask, how = evidence_mask(self.evidence, found, result, target)
         elif found is not None:
             how = "human map"
+        if mask is not None:
+            target.human, target.human_kind = mask, "objects"
+        elif found is not None and found.fixations is not None:
+            target.human, target.human_kind = found.fixations, "fixations"
+        elif found is not None and found.density is not None:
+            target.human, target.human_kind = found.density, "density"
         scores = score_maps(placed, mask, found, traced, self.cfg.tolerance,
                             self.cfg.top_percent, self.cfg.seed)  # fmt: skip
         target.fields["evaluation"] = evaluation_record(scores, traced, how or None)

@@ -60,6 +60,41 @@ def _value(value: float) -> str:
     return f"{value:.3f}" if abs(value) < 1000 else f"{value:.4g}"
 
 
+HUMAN_CAPTIONS = {
+    "objects": "people's evidence",
+    "fixations": "people's fixations",
+    "density": "people's map over half its peak",
+}
+
+
+def draw_human(pane: np.ndarray, human: np.ndarray, kind: str) -> np.ndarray:
+    """People's evidence on a pane (any scale of the original image), white on a dark rim so
+    it shows on any photo or colour map: a mask's outline, fixations as dots, a saliency map's
+    half-peak contour."""
+    height, width = pane.shape[:2]
+    line = max(1, line_width_for(width, height) // 2)
+    drawn = np.ascontiguousarray(pane.copy())
+    if kind == "fixations":
+        ys, xs = np.nonzero(human)
+        step = max(1, len(xs) // 2000)  # a dense fixation map: every n-th point
+        sx, sy = width / human.shape[1], height / human.shape[0]
+        for x, y in zip(xs[::step], ys[::step], strict=True):
+            centre = (int((x + 0.5) * sx), int((y + 0.5) * sy))
+            cv2.circle(drawn, centre, line + 2, (0, 0, 0), -1)
+            cv2.circle(drawn, centre, line + 1, (255, 255, 255), -1)
+        return drawn
+    if kind == "density":
+        peak = float(np.nanmax(human)) if human.size else 0.0
+        mask = human >= peak / 2 if peak > 0 else np.zeros(human.shape, bool)
+    else:
+        mask = human.astype(bool)
+    scaled = cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
+    contours, _ = cv2.findContours(scaled, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(drawn, contours, -1, (0, 0, 0), line + 2)
+    cv2.drawContours(drawn, contours, -1, (255, 255, 255), line)
+    return drawn
+
+
 @dataclass
 class Sanity:
     """The model-randomisation check over several re-initialisations: the rank correlation of
@@ -109,12 +144,20 @@ class TargetExplanation:
     box: list[float] | None = None
     region: np.ndarray | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+    # eval explain: where people put the evidence, in original pixels, drawn in white on the
+    # panels: a mask ("objects"), fixation points ("fixations") or a saliency map ("density")
+    human: np.ndarray | None = None
+    human_kind: str = "objects"
 
     @property
     def name(self) -> str:
         """How titles name it: ``person #2`` for a detection, else the label."""
         number = self.fields.get("detection")
         return f"{self.label} #{number}" if number is not None else self.label
+
+    def with_score(self, score: str) -> str:
+        """``Egyptian cat 0.485``; ``person #2: 0.981`` (the colon keeps number and score apart)."""
+        return f"{self.name}{':' if 'detection' in self.fields else ''} {score}"
 
     def to_record(self, to_original: Callable[[Sequence[float]], list[int]]) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -166,7 +209,7 @@ class ExplainResult:
     def summary(self) -> str:
         if not self.targets:
             return "nothing to explain"
-        return ", ".join(f"{t.name} {t.score:.3f}" for t in self.targets)
+        return ", ".join(t.with_score(f"{t.score:.3f}") for t in self.targets)
 
     def heat_on_image(self, target: TargetExplanation) -> np.ndarray:
         height, width = self.image.shape[:2]
@@ -186,7 +229,7 @@ class ExplainResult:
         colour = class_colour(target.index)
         if target.box is not None:
             box = [v * scale for v in self.to_original(target.box)]
-            tag = f"{target.name} {target.score:.2f}"
+            tag = target.with_score(f"{target.score:.2f}")
             return draw_boxes(pane, [box], [tag], [colour])
         if target.region is not None:
             height, width = pane.shape[:2]
@@ -230,8 +273,8 @@ class ExplainResult:
             captions = ("original", f"middle: {middle_name} with the patch there",
                         f"right: {drop_name}" if named else "right: probability drop")  # fmt: skip
             title = (
-                f"occlusion ({extra.get('window_px', extra['window'])} px patch): {target.name} "
-                f"{_value(extra['score'])}, lowest {_value(extra['min_score'])}"
+                f"occlusion ({extra.get('window_px', extra['window'])} px patch): "
+                f"{target.with_score(_value(extra['score']))}, lowest {_value(extra['min_score'])}"
             )
             low_text, high_text = _tick_texts(low, high)
             drop_top = _top_value(target.attribution.heat)
@@ -242,17 +285,23 @@ class ExplainResult:
         else:
             middle_map = heat
             captions = ("original", "heatmap", "overlay")
-            title = f"{self.method}{self.note}: {target.name} {target.score:.3f}"
+            title = f"{self.method}{self.note}: {target.with_score(f'{target.score:.3f}')}"
             if self.layer:
                 title += f" · layer {self.layer}"
             bars = [("importance", [(1.0, "high (99.5th pct)"), (0.5, "half"), (0.0, "none")])]
         if target.sanity is not None:
             title += target.sanity.caption()
+        if target.human is not None:
+            people = HUMAN_CAPTIONS[target.human_kind]
+            captions = (f"original · white-on-black: {people}", *captions[1:])
         middle = colorize(np.nan_to_num(np.clip(middle_map, 0, 1)), self.colormap)
         middle[~np.isfinite(middle_map)] = (middle[~np.isfinite(middle_map)] * 0.3).astype(np.uint8)
+        blended = overlay(image, heat, self.colormap, self.alpha)
+        if target.human is not None:  # under the explained object's box or outline
+            human, kind = target.human, target.human_kind
+            image, blended = (draw_human(p, human, kind) for p in (image, blended))
         left, centre, right = (
-            self._draw_subject(p, target, scale)
-            for p in (image, middle, overlay(image, heat, self.colormap, self.alpha))
+            self._draw_subject(p, target, scale) for p in (image, middle, blended)
         )
         figure = panel(left, centre, right, title, None if whole else box, captions)
         text = panel_text_size(*size)

@@ -169,3 +169,28 @@ def test_bad_ground_truth_is_a_usage_error(cli, labelled, mnv2_file, extra, mess
                   mnv2_file, *extra])  # fmt: skip
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+def test_panels_draw_peoples_evidence():
+    """A mask's outline, fixations as dots and a density's half-peak contour, white on a dark
+    rim, on a pane at another scale than the evidence."""
+    from cvtasks.explain.result import draw_human
+
+    pane = np.full((100, 200, 3), 128, np.uint8)
+    mask = np.zeros((50, 100), bool)
+    mask[10:30, 20:60] = True  # pane pixels x 40..120, y 20..60
+    drawn = draw_human(pane, mask, "objects")
+    white = np.all(drawn == 255, axis=2)
+    assert white[20:60, 40].any() and white[20, 40:120].any()  # on the outline
+    assert not white[30:50, 60:100].any() and not white[80:].any()  # not inside, not elsewhere
+    assert (drawn == 0).all(axis=2).any()  # the dark rim
+    points = np.zeros((50, 100), bool)
+    points[25, 50] = True
+    dots = np.all(draw_human(pane, points, "fixations") == 255, axis=2)
+    ys, xs = np.nonzero(dots)
+    assert abs(ys.mean() - 51) <= 1 and abs(xs.mean() - 101) <= 1 and len(xs) < 60
+    density = np.zeros((50, 100))
+    density[20:30, 40:60] = 1.0
+    density[0:5, 0:5] = 0.4  # under half the peak: not outlined
+    contour = np.all(draw_human(pane, density, "density") == 255, axis=2)
+    assert contour[40:60, 80].any() and not contour[:12, :12].any()
