@@ -270,3 +270,29 @@ def test_what_a_backend_cannot_run_says_why(cli, tmp_path, photos, r18_file, mon
         archive.writestr("model/data.pkl", b"")
     foreign = cli(["classify", photos["coffee"], "-m", "resnet18", "-w", tmp_path / "foreign.pt2"])
     assert foreign.exit_code == 3 and "was not exported by cvtasks" in foreign.stderr
+
+
+def test_runtimes_are_imported_only_when_chosen(cli, tmp_path, photos, r18_file):
+    """The torch backend imports none of onnx, onnxruntime and openvino; an exported file run
+    with --backend onnxruntime imports that runtime and not OpenVINO."""
+    import subprocess
+    import sys
+
+    onnx_file = export(cli, tmp_path, "onnx", "-m", "resnet18", "-w", r18_file, photos["coffee"])
+    runtimes = ("onnx", "onnxruntime", "openvino")
+
+    def imported(*args) -> list[str]:
+        code = (
+            "import sys, cvtasks.cli.app as a\n"
+            f"sys.argv = ['cvtasks', 'classify', {str(photos['coffee'])!r}, *{list(args)!r}, '-q']\n"
+            "try: a.main()\n"
+            "except SystemExit as exc: assert not exc.code, exc.code\n"
+            f"print(sorted(m for m in {runtimes!r} if m in sys.modules))\n"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             timeout=300, check=True)  # fmt: skip
+        return json.loads(out.stdout.strip().splitlines()[-1].replace("'", '"'))
+
+    assert imported("-m", "resnet18", "-w", str(r18_file)) == []
+    chosen = imported("-w", str(onnx_file), "--backend", "onnxruntime")
+    assert "onnxruntime" in chosen and "openvino" not in chosen
