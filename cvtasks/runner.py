@@ -21,7 +21,7 @@ from rich.markup import escape
 
 from cvtasks.config import InferenceConfig
 from cvtasks.engine import Engines, RunStats
-from cvtasks.engines.local import load_predictor, local_engine
+from cvtasks.engines.local import load_predictor, local_engine, name_the_model
 from cvtasks.errors import OutputError, UsageError
 from cvtasks.io.lock import out_lock
 from cvtasks.io.outdir import (
@@ -142,8 +142,13 @@ def _run_locked(
     if out is not None:
         check_not_overwriting(out, cfg.resume, cfg.overwrite)
     if out is not None and cfg.resume:
+        name_the_model(cfg, tell=False)  # -w runs/X or an exported file: compare the model it names
         check_resume_compatible(out, spec.name, cfg)
     stage = spec.make_stage(cfg, out, items)  # tracking: checks its options before the model
+    if stage is not None and out is not None and cfg.resume and not stage.resumed_itself:
+        from cvtasks.io.resume import resume_by_source
+
+        resume_by_source(out, stage)
     if stage is not None:
         items = stage.items  # with --resume, the sources not finished yet
     elif out is not None and cfg.resume:

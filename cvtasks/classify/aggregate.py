@@ -76,9 +76,18 @@ class VideoVerdict:
 class AggregateStage(Stage):
     """Frames pass through; after each video its :class:`VideoVerdict`."""
 
+    resume_by = "source"
+
     def __init__(self, cfg: ClassifyConfig, items: list[InputItem]) -> None:
         super().__init__(items)
         self.cfg = cfg
+
+    def finished(self, item: InputItem, records: list[dict[str, Any]]) -> bool:
+        """A still image with its record; a video with its verdict (a face track can only be
+        followed from the first frame, so a video without one runs again)."""
+        if item.kind == "image":
+            return bool(records)
+        return any("aggregate" in record for record in records)
 
     def run(self, pairs: Iterator[tuple[Frame, Outcome]]) -> Iterator[tuple[Frame, Outcome]]:
         if getattr(self.predictor, "crop", None) is not None:

@@ -165,8 +165,11 @@ class EvalStage(Stage):
         assert self.out is not None
         self.out.mkdir(parents=True, exist_ok=True)
         title = f"{self.cfg.model}: {result['n']} images, top-1 {result['top1']:.3f}"
+        listed_classes = [c["label"] for c in result["classes"]]  # past 30: those that occur
+        if len(listed_classes) < result.get("classes_total", 0):
+            title += f"\nthe {len(listed_classes)} classes that occur, of {result['classes_total']}"
         plots.confusion_png(
-            np.array(result["confusion"]), classes, self.out / "confusion.png", title
+            np.array(result["confusion"]), listed_classes, self.out / "confusion.png", title
         )
         buffer = io.StringIO()
         writer = csv.writer(buffer)
@@ -199,6 +202,7 @@ class EvalStage(Stage):
 
 def table_report(result: dict[str, Any]) -> str:
     """The readable report of ``-f table``."""
+    import numpy as np
     from rich.console import Console
     from rich.table import Table
 
@@ -210,7 +214,11 @@ def table_report(result: dict[str, Any]) -> str:
         + (f", top-5 {result['top5']:.4f}" if result.get("top5") is not None else ""),
         highlight=False,
     )
-    console.print("per class", style="italic", highlight=False, soft_wrap=True)
+    listed, total = len(result["classes"]), result.get("classes_total", len(result["classes"]))
+    per_class_title = (
+        "per class" if listed == total else f"per class: the {listed} that occur, of {total}"
+    )
+    console.print(per_class_title, style="italic", highlight=False, soft_wrap=True)
     per_class = Table()
     for column in ("class", "precision", "recall", "F1", "support"):
         per_class.add_column(column, justify="left" if column == "class" else "right")
@@ -223,14 +231,19 @@ def table_report(result: dict[str, Any]) -> str:
             str(c["support"]),
         )
     console.print(per_class)
-    names = [c["label"] for c in result["classes"]]
+    from cvtasks.classify.metrics import shown_confusion
+
+    shown, names, note = shown_confusion(np.array(result["confusion"]),
+                                         [c["label"] for c in result["classes"]])  # fmt: skip
     title = "confusion (rows: true, columns: predicted)"  # above the table: never wrapped
+    if note:
+        title += f": {note}"
     console.print(title, style="italic", highlight=False, soft_wrap=True)
     matrix = Table()
     matrix.add_column("")
     for name in names:
         matrix.add_column(name, justify="right")
-    for name, row in zip(names, result["confusion"], strict=True):
+    for name, row in zip(names, shown.tolist(), strict=True):
         matrix.add_row(name, *(str(v) for v in row))
     console.print(matrix)
     if "apcer" in result:

@@ -21,12 +21,45 @@ class ClassMetrics:
     support: int
 
 
+COMPACT_OVER = 30  # more classes than this: reports list only those that occur
+
+
 def confusion(truth: Sequence[int], predicted: Sequence[int], count: int) -> np.ndarray:
     """Rows are the true classes, columns the predicted ones."""
     matrix = np.zeros((count, count), dtype=np.int64)
     for t, p in zip(truth, predicted, strict=True):
         matrix[t, p] += 1
     return matrix
+
+
+def shown_confusion(
+    matrix: np.ndarray, classes: Sequence[str], limit: int = 30
+) -> tuple[np.ndarray, list[str], str]:
+    """The part of a confusion matrix worth drawing: the classes that occur (as truth or as a
+    prediction) and, past ``limit`` of them, the ``limit`` most frequent with the rest summed
+    into "other". Returns the matrix, its labels and a note for the title ("" if all shown)."""
+    matrix = np.asarray(matrix)
+    totals = matrix.sum(axis=0) + matrix.sum(axis=1)
+    occurring = [i for i in range(len(classes)) if totals[i] > 0]
+    if not occurring:
+        return matrix, list(classes), ""
+    kept = sorted(sorted(occurring, key=lambda i: -totals[i])[:limit])
+    labels = [classes[i] for i in kept]
+    rest = [i for i in range(len(classes)) if i not in set(kept)]
+    note = "" if len(kept) == len(classes) else f"{len(kept)} of {len(classes)} classes"
+    if len(kept) < len(occurring):  # more occur than fit: the others summed
+        index = [*kept, -1]
+        shown = np.zeros((len(index), len(index)), dtype=matrix.dtype)
+        groups = [[i] for i in kept] + [rest]
+        for r, rows in enumerate(groups):
+            for c, columns in enumerate(groups):
+                shown[r, c] = matrix[np.ix_(rows, columns)].sum()
+        labels.append(f"other ({len(occurring) - len(kept)})")
+        note = f"the {len(kept)} most frequent of {len(occurring)} classes that occur"
+        return shown, labels, note
+    if note:
+        note = f"the {len(kept)} classes that occur, of {len(classes)}"
+    return matrix[np.ix_(kept, kept)], labels, note
 
 
 def per_class(matrix: np.ndarray, classes: Sequence[str]) -> list[ClassMetrics]:
@@ -51,13 +84,19 @@ def top_k_accuracy(truth: Sequence[int], ranked: Sequence[Ranked], k: int) -> fl
 def report(
     truth: Sequence[int], ranked: Sequence[Ranked], classes: Sequence[str]
 ) -> dict[str, Any]:
-    """top-1, top-5, per-class precision/recall/F1/support and the confusion matrix."""
+    """top-1, top-5, per-class precision/recall/F1/support and the confusion matrix (of a
+    model with more than 30 classes, over the classes that occur as truth or prediction)."""
     predicted = [r[0][0] for r in ranked]
     matrix = confusion(truth, predicted, len(classes))
+    total = len(classes)
+    if total > COMPACT_OVER:  # ImageNet's 1000: the classes that occur (the rest are all 0)
+        occurring = [int(i) for i in np.flatnonzero(matrix.sum(axis=0) + matrix.sum(axis=1))]
+        matrix = matrix[np.ix_(occurring, occurring)]
+        classes = [classes[i] for i in occurring]
     return {
         "n": len(truth),
         "top1": round(top_k_accuracy(truth, ranked, 1), 6),
-        "top5": round(top_k_accuracy(truth, ranked, 5), 6) if len(classes) > 5 else None,
+        "top5": round(top_k_accuracy(truth, ranked, 5), 6) if total > 5 else None,
         "classes": [
             {
                 "label": m.label,
@@ -69,6 +108,7 @@ def report(
             for m in per_class(matrix, classes)
         ],
         "confusion": matrix.tolist(),
+        "classes_total": total,  # "classes" and "confusion" list those that occur past 30
     }
 
 

@@ -15,14 +15,22 @@ from cvtasks.tasks.base import Predictor
 from cvtasks.tasks.spec import TaskSpec
 
 
-def load_predictor(spec: TaskSpec, cfg: InferenceConfig) -> Predictor:
-    """Resolve the device and build the task's predictor (downloads weights if needed)."""
-    from cvtasks.device import autocast_for, resolve_device
+def name_the_model(cfg: InferenceConfig, tell: bool = True) -> None:
+    """``-m`` from what ``-w`` is: a run folder or an exported file knows its model (and
+    ``--backend`` is checked against the file). Before anything compares ``cfg.model``;
+    ``tell``: warn what an int8 file's quantisation cost (once a run)."""
     from cvtasks.export.runtime import prepare_backend
     from cvtasks.run_spec import apply_run_model
 
     apply_run_model(cfg)  # -w runs/NAME brings its model name
-    prepare_backend(cfg)  # -w FILE.onnx too; and --backend can run it
+    prepare_backend(cfg, tell)  # -w FILE.onnx too; and --backend can run it
+
+
+def load_predictor(spec: TaskSpec, cfg: InferenceConfig) -> Predictor:
+    """Resolve the device and build the task's predictor (downloads weights if needed)."""
+    from cvtasks.device import autocast_for, resolve_device
+
+    name_the_model(cfg)
     if cfg.engine == "ray":  # the model runs in the actors; here it only names and labels
         cfg = copy.copy(cfg)
         cfg.device, cfg.precision, cfg.compile = "cpu", "fp32", False

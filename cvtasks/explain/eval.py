@@ -46,6 +46,7 @@ class ExplainEvalStage(Stage):
     """Collects each explained target's evaluation (also those of a resumed run's records)."""
 
     prints_records = False
+    resumed_itself = True  # the finished images' records are read back into the report
 
     def __init__(self, cfg: ExplainEvalConfig, out: Path | None, items: list[InputItem]) -> None:
         self.cfg, self.out = cfg, out

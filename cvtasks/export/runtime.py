@@ -153,9 +153,10 @@ def _flatten(found: Any) -> list[torch.Tensor]:
     return []
 
 
-def prepare_backend(cfg: Any) -> None:
+def prepare_backend(cfg: Any, tell: bool = True) -> None:
     """Before the predictor is built: ``-w FILE`` from `cvtasks export` names its model (``-m``
-    may be left out; a different one is an error), and ``--backend`` can run the file."""
+    may be left out; a different one is an error), and ``--backend`` can run the file;
+    ``tell``: warn what an int8 file's quantisation cost."""
     from cvtasks.config import is_given
     from cvtasks.export.metadata import read_metadata
 
@@ -175,7 +176,7 @@ def prepare_backend(cfg: Any) -> None:
                 "out (the file knows its model)"
             )
         cfg.model = meta["model"]
-        if meta.get("int8"):
+        if meta.get("int8") and tell:
             from cvtasks.export.metadata import describe
             from cvtasks.log import warn
 

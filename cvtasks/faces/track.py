@@ -16,6 +16,8 @@ class FaceTrackStage(Stage):
     """Gives every face of a result (``outcome.faces``: objects with ``box``, ``score`` and
     a writable ``track_id``) the id of its track."""
 
+    resume_by = "source"  # a still image is finished once it has its record; a video never
+
     def __init__(self, cfg: Any, items: list[InputItem]) -> None:
         super().__init__(items)
         self.cfg = cfg

@@ -113,9 +113,16 @@ def _eval(metrics: dict[str, Any]) -> list[dict[str, str]]:
                      f"{metrics['pixel_accuracy']:.4f}, mean IoU {metrics['miou']:.4f}"},
             {"svg": charts.bars("IoU per class", rows, "{:.3f}")},
         ]  # fmt: skip
+    import numpy as np
+
+    from cvtasks.classify.metrics import shown_confusion
+
     classes = [c["label"] for c in metrics.get("classes", [])]
-    parts = [{"svg": charts.confusion("confusion matrix", classes, metrics["confusion"])}]
-    text = f"top-1 {metrics['top1']:.4f}, top-5 {metrics['top5']:.4f} on {metrics['n']} images"
+    matrix, shown, note = shown_confusion(np.array(metrics["confusion"]), classes)
+    title = f"confusion matrix ({note})" if note else "confusion matrix"
+    parts = [{"svg": charts.confusion(title, shown, matrix.tolist())}]
+    top5 = f", top-5 {metrics['top5']:.4f}" if metrics.get("top5") is not None else ""
+    text = f"top-1 {metrics['top1']:.4f}{top5} on {metrics['n']} images"
     if metrics.get("apcer") is not None:
         text += (
             f"; bona fide {metrics['positive']}: APCER {metrics['apcer']:.4f}, BPCER "

@@ -142,6 +142,8 @@ class SourceTrack:
 class TrackStage(Stage):
     """Detections in, tracks out, for every source of a run."""
 
+    resumed_itself = True  # by make_track_stage, from analytics.json
+
     def __init__(
         self,
         cfg: TrackConfig,

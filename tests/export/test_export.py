@@ -152,8 +152,12 @@ def test_a_run_folder_exports_with_its_classes_and_preprocessing(cli, tmp_path):
     meta = read_back(file, "onnx")
     assert meta["categories"] == ["fake", "real"] and meta["run_preprocessing"]["crop"] == 64
     images = sorted((data / "real").glob("*.png"))[:4]
-    same_records(run(cli, "classify", images, "-w", file, "--backend", "onnxruntime"),
-                 run(cli, "classify", images, "-w", folder))  # fmt: skip
+    theirs = run(cli, "classify", images, "-w", folder)
+    same_records(run(cli, "classify", images, "-w", file, "--backend", "onnxruntime"), theirs)
+    out = tmp_path / "out"  # --resume with -w runs/X and no -m: the run's model, not the default
+    run(cli, "classify", images[:2], "-w", folder, "-o", out)
+    resumed = run(cli, "classify", images, "-w", folder, "-o", out, "--resume")
+    assert [r["source"] for r in resumed] == [t["source"] for t in theirs[2:]], resumed
 
 
 @pytest.fixture(scope="module")
@@ -296,3 +300,25 @@ def test_runtimes_are_imported_only_when_chosen(cli, tmp_path, photos, r18_file)
     assert imported("-m", "resnet18", "-w", str(r18_file)) == []
     chosen = imported("-w", str(onnx_file), "--backend", "onnxruntime")
     assert "onnxruntime" in chosen and "openvino" not in chosen
+
+
+def test_a_backend_keeps_sinks_resume_and_lanes(cli, tmp_path, photos, r18_file):
+    """An exported file run with --save-images, --resume and one or two lanes writes the
+    records the torch backend writes, and the annotated images."""
+    onnx_file = export(cli, tmp_path, "onnx", "-m", "resnet18", "-w", r18_file, photos["coffee"])
+    images = sorted(photos.values())
+    theirs = run(cli, "classify", images, "-m", "resnet18", "-w", r18_file)
+    out = tmp_path / "out"
+    common = ["-w", onnx_file, "--backend", "onnxruntime", "-o", out, "--save-images"]
+
+    def scored(records: list[dict]) -> list[dict]:  # without the saved images' paths
+        return sorted(({k: v for k, v in r.items() if k != "files"} for r in records),
+                      key=lambda r: r["source"])  # fmt: skip
+
+    first = run(cli, "classify", images[:2], *common, "--lanes", "1")
+    assert all(r["files"] for r in first)
+    same_records(scored(first), scored(theirs[:2]))
+    resumed = run(cli, "classify", images, *common, "--lanes", "2", "--resume")
+    assert [r["source"] for r in resumed] == [str(p) for p in images[2:]]  # only the rest ran
+    same_records(scored(jsonl((out / "results.jsonl").read_text())), scored(theirs))
+    assert all((out / p.name).is_file() for p in images)  # annotated images

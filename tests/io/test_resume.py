@@ -87,3 +87,53 @@ def test_makefile_recipe_settles_after_a_photo_changes(tmp_path, photos, r18_fil
     assert "is up to date" in make()  # ... which settles: it was really processed again
     widths = {r["source"]: r["width"] for r in records(tmp_path / "out" / "labels")}
     assert widths == {"photos/a.jpg": 512, "photos/b.jpg": 451}
+
+
+def test_stages_resume_by_source_and_never_write_twice(cli, tmp_path, photos, r18_file):
+    """Commands with a stage after the model: --aggregate skips the images and videos it
+    finished and reruns a video cut off before its verdict (its frame records replaced);
+    eval classify, whose metrics need every image, runs them all again and keeps one record
+    each."""
+    from helpers import noise_video
+
+    clips = [noise_video(tmp_path / f"clip{i}.mp4", 5) for i in range(2)]
+    still = photos["coffee"]
+    out = tmp_path / "agg"
+    model = ["classify", "-m", "resnet18", "-w", r18_file, "--aggregate", "mean", "-q", "-f",
+             "jsonl"]  # fmt: skip
+    base = [*model, "-o", out]
+    whole = cli([*model, still, *clips])  # no --out: the reference
+    first = cli([*base, still, clips[0]])
+    assert first.exit_code == 0, first.stderr
+    kept = records(out)
+    cut = [r for r in kept if r["source"] == str(clips[0]) and r["frame"] in (0, 1)]
+    (out / "results.jsonl").write_text(  # clip1 stopped after two frames, before its verdict
+        "".join(json.dumps(r) + "\n" for r in kept + [{**c, "source": str(clips[1])} for c in cut])
+    )
+    resumed = cli([*base, still, *clips, "--resume"])
+    assert resumed.exit_code == 0, resumed.stderr
+    assert {r["source"] for r in json_lines(resumed.stdout)} == {str(clips[1])}  # only clip1 ran
+    assert "2 input(s) finished, 1 to go (1 of them started" in resumed.stderr
+    final = records(out)
+
+    def keys(rs: list[dict]) -> list[tuple]:
+        return sorted((r["source"], -1 if r["frame"] is None else r["frame"], "aggregate" in r)
+                      for r in rs)  # fmt: skip
+
+    assert keys(final) == keys(json_lines(whole.stdout))  # each frame and verdict once
+
+    data = tmp_path / "data"
+    for label, name in (("coffee mug", "coffee"), ("tabby", "chelsea")):
+        (data / label).mkdir(parents=True)
+        shutil.copy(photos[name], data / label / f"{name}.jpg")
+    common = ["eval", "classify", data, "-m", "resnet18", "-w", r18_file, "-o", tmp_path / "ev",
+              "-q", "-f", "json"]  # fmt: skip
+    once = cli(common)
+    assert once.exit_code == 0, once.stderr
+    again = cli([*common, "--resume"])
+    assert again.exit_code == 0 and json.loads(again.stdout)["n"] == json.loads(once.stdout)["n"]
+    assert len(records(tmp_path / "ev")) == 2
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]

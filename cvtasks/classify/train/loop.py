@@ -183,7 +183,7 @@ class Loop:
                 save_weights(self.model, self.folder / RUN_BEST)
                 plots.confusion_png(
                     np.array(metrics["confusion"]),
-                    self.data.classes,
+                    [c["label"] for c in metrics["classes"]],  # past 30: those that occur
                     self.folder / "confusion.png",
                     f"{cfg.model}: validation, best epoch {epoch + 1} "
                     f"(top-1 {metrics['top1']:.3f})",
