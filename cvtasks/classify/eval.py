@@ -231,7 +231,7 @@ def table_report(result: dict[str, Any]) -> str:
             str(c["support"]),
         )
     console.print(per_class)
-    from cvtasks.classify.metrics import shown_confusion
+    from cvtasks.render.confusion import shown_confusion
 
     shown, names, note = shown_confusion(np.array(result["confusion"]),
                                          [c["label"] for c in result["classes"]])  # fmt: skip

@@ -115,7 +115,7 @@ def _eval(metrics: dict[str, Any]) -> list[dict[str, str]]:
         ]  # fmt: skip
     import numpy as np
 
-    from cvtasks.classify.metrics import shown_confusion
+    from cvtasks.render.confusion import shown_confusion
 
     classes = [c["label"] for c in metrics.get("classes", [])]
     matrix, shown, note = shown_confusion(np.array(metrics["confusion"]), classes)

@@ -94,22 +94,17 @@ def test_lists_in_messages_are_capped():
     assert listed(range(1000)) == "0, 1, 2, 3, 4, 5, 6, 7 … and 992 more"
 
 
-def test_many_classes_list_those_that_occur_and_draw_at_most_thirty():
+def test_many_classes_list_those_that_occur():
     """ImageNet's 1000 classes: the report keeps the classes that occur (nothing else is
-    non-zero); a figure of more than 30 shows the 30 most frequent and sums the rest."""
-    from cvtasks.classify.metrics import report, shown_confusion
-
+    non-zero) and says how many the model has."""
     classes = [f"c{i}" for i in range(1000)]
-    truth = [i % 40 for i in range(200)] + [7] * 10  # 40 classes occur; c7 most often
+    truth = [i % 40 for i in range(200)] + [7] * 10  # 40 classes occur
     ranked = [[((t + (i % 3 == 0)) % 40, 0.9)] for i, t in enumerate(truth)]
     ours = report(truth, ranked, classes)
-    assert ours["classes_total"] == 1000 and len(ours["classes"]) == 40 and ours["top5"] is not None
+    assert ours["classes_total"] == 1000 and len(ours["classes"]) == 40
+    assert ours["top5"] is not None  # of the model's 1000 classes
     full = confusion_matrix(truth, [r[0][0] for r in ranked], labels=range(40))
     assert ours["confusion"] == full.tolist()  # lossless: the other 960 rows and columns are 0
     assert sum(c["support"] for c in ours["classes"]) == len(truth)
-    shown, labels, note = shown_confusion(np.array(ours["confusion"]),
-                                          [c["label"] for c in ours["classes"]])  # fmt: skip
-    assert shown.shape == (31, 31) and labels[-1] == "other (10)" and "c7" in labels
-    assert shown.sum() == len(truth) and "30 most frequent of 40" in note
     small = report([0, 1], [[(0, 0.9)], [(0, 0.8)]], ["a", "b", "c"])
     assert small["confusion"] == [[1, 0, 0], [1, 0, 0], [0, 0, 0]]  # few classes: all kept

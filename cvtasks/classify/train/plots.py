@@ -29,7 +29,7 @@ def _save(figure: Any, path: Path) -> None:
 def confusion_png(matrix: np.ndarray, classes: Sequence[str], path: Path, title: str) -> None:
     """Counts, with each row's share as the cell colour (rows: true class); of many classes,
     those that occur (at most 30: the rest summed as "other", said in the title)."""
-    from cvtasks.classify.metrics import shown_confusion
+    from cvtasks.render.confusion import shown_confusion
 
     matrix, classes, note = shown_confusion(matrix, classes)
     if note:
