@@ -14,6 +14,6 @@ def runtime_classifier(runtime: Runtime) -> Callable[[torch.Tensor], torch.Tenso
     """A batch (B x 3 x H x W) -> logits (B x classes), as the torch model is called."""
 
     def forward(batch: torch.Tensor) -> torch.Tensor:
-        return runtime.run([batch.float().contiguous()])[0].to(batch.device)
+        return runtime.run_one(batch)
 
     return forward

@@ -24,7 +24,6 @@ def runtime_depth(runtime: Runtime) -> Callable[..., Any]:
     """``model(pixel_values=...)`` answering ``.predicted_depth``, as transformers' models."""
 
     def forward(pixel_values: torch.Tensor) -> SimpleNamespace:
-        depth = runtime.run([pixel_values.float().contiguous()])[0].to(pixel_values.device)
-        return SimpleNamespace(predicted_depth=depth)
+        return SimpleNamespace(predicted_depth=runtime.run_one(pixel_values))
 
     return forward

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cvtasks.config import InferenceConfig
 from cvtasks.errors import UsageError
+from cvtasks.export.metadata import exported_files
 from cvtasks.io.sources import InputItem
 
 # Config keys naming local files or folders that the predictor reads: shipped to the actors.
@@ -79,10 +80,7 @@ def pack_files(cfg: InferenceConfig, keys: tuple[str, ...] = SHIPPED_KEYS) -> Pa
             continue
         path = Path(value.strip()).expanduser()
         if path.is_file():
-            files = {path.name: path}
-            companion = path.with_suffix(".bin")  # an OpenVINO IR's weights beside its .xml
-            if path.suffix.lower() == ".xml" and companion.is_file():
-                files[companion.name] = companion
+            files = {f.name: f for f in exported_files(path) if f.is_file()}  # an IR: its .bin
         elif path.is_dir():
             names = [RUN_CONFIG, RUN_BEST, "labels.txt"] if is_run_folder(path) else None
             files = {

@@ -73,8 +73,8 @@ def draw_human(pane: np.ndarray, human: np.ndarray, kind: str) -> np.ndarray:
     half-peak contour."""
     height, width = pane.shape[:2]
     line = max(1, line_width_for(width, height) // 2)
-    drawn = np.ascontiguousarray(pane.copy())
     if kind == "fixations":
+        drawn = np.ascontiguousarray(pane.copy())
         ys, xs = np.nonzero(human)
         step = max(1, len(xs) // 2000)  # a dense fixation map: every n-th point
         sx, sy = width / human.shape[1], height / human.shape[0]
@@ -89,10 +89,19 @@ def draw_human(pane: np.ndarray, human: np.ndarray, kind: str) -> np.ndarray:
     else:
         mask = human.astype(bool)
     scaled = cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
-    contours, _ = cv2.findContours(scaled, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    cv2.drawContours(drawn, contours, -1, (0, 0, 0), line + 2)
-    cv2.drawContours(drawn, contours, -1, (255, 255, 255), line)
-    return drawn
+    return outline(pane, scaled, [((0, 0, 0), line + 2), ((255, 255, 255), line)])
+
+
+def outline(
+    pane: np.ndarray, mask: np.ndarray, strokes: Sequence[tuple[tuple[int, int, int], int]]
+) -> np.ndarray:
+    """A copy of ``pane`` with the outer contours of ``mask`` (uint8, the pane's size) drawn
+    once per ``(colour, thickness)`` stroke, in order."""
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    outlined = np.ascontiguousarray(pane.copy())
+    for colour, thickness in strokes:
+        cv2.drawContours(outlined, contours, -1, colour, thickness)
+    return outlined
 
 
 @dataclass
@@ -239,11 +248,7 @@ class ExplainResult:
             )
             full = np.zeros((height, width), np.uint8)
             full[y1:y2, x1:x2] = mask[: height - y1, : width - x1]
-            contours, _ = cv2.findContours(full, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-            outlined = np.ascontiguousarray(pane.copy())
-            thickness = max(1, line_width_for(width, height) // 2)
-            cv2.drawContours(outlined, contours, -1, colour, thickness)
-            return outlined
+            return outline(pane, full, [(colour, max(1, line_width_for(width, height) // 2))])
         return pane
 
     def render_panel(self, target: TargetExplanation) -> np.ndarray:

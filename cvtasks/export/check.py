@@ -13,6 +13,7 @@ import torch
 
 from cvtasks.export import formats
 from cvtasks.export.config import ExportConfig
+from cvtasks.export.metadata import exported_files
 from cvtasks.export.plan import ExportPlan
 from cvtasks.export.runtime import Runtime
 from cvtasks.log import info, warn
@@ -91,7 +92,7 @@ def check_and_save(
         metadata["int8"] = _quantise(plan, cfg, folder, checked, metadata, image_count)
         report["int8"] = metadata["int8"]
     _finish(cfg, metadata, folder, checked, saved, path)
-    report["size_mb"] = round(sum(p.stat().st_size for p in _files(path)) / 1e6, 2)
+    report["size_mb"] = round(sum(p.stat().st_size for p in exported_files(path)) / 1e6, 2)
     return report
 
 
@@ -144,10 +145,6 @@ def _finish(cfg: ExportConfig, metadata: dict[str, Any], folder: Path, checked: 
     else:
         torch.jit.save(saved, str(checked), _extra_files={formats.EXTRA: text})
         atomic_rename([checked], [path])
-
-
-def _files(path: Path) -> list[Path]:
-    return [path, path.with_suffix(".bin")] if path.suffix == ".xml" else [path]
 
 
 def atomic_rename(sources: list[Path], targets: list[Path]) -> None:

@@ -4,6 +4,8 @@ TorchScript files) and with the ``onnx`` package for ONNX files."""
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import zipfile
 from pathlib import Path
@@ -22,6 +24,11 @@ def is_exported(path: str | Path) -> bool:
     return Path(str(path)).suffix.lower() in EXPORT_SUFFIXES
 
 
+def exported_files(path: Path) -> list[Path]:
+    """An exported model's files: an OpenVINO IR is its .xml and the .bin of its weights."""
+    return [path, path.with_suffix(".bin")] if path.suffix.lower() == ".xml" else [path]
+
+
 def missing_runtime(package: str, extra: str) -> UsageError:
     return UsageError(
         f"this needs the Python package '{package}', which is not installed: pip install "
@@ -30,10 +37,18 @@ def missing_runtime(package: str, extra: str) -> UsageError:
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
-    """The metadata cvtasks stored in an exported file; exit 3 when it has none."""
+    """The metadata cvtasks stored in an exported file; exit 3 when it has none. Read once
+    per file version (a run names its model, resolves its weights, may resume: one parse of a
+    100 MB ONNX file, not three)."""
     file = Path(path).expanduser()
     if not file.is_file():
         raise UsageError(f"weights file not found: {file}")
+    stat = file.stat()
+    return copy.deepcopy(_read_metadata(file, stat.st_size, stat.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=8)
+def _read_metadata(file: Path, _size: int, _mtime_ns: int) -> dict[str, Any]:
     kind = EXPORT_SUFFIXES[file.suffix.lower()]
     try:
         if kind == "onnx":

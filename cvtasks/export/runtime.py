@@ -117,6 +117,10 @@ class Runtime:
                 if want != self.opened_with:
                     self._open(want)
 
+    def run_one(self, x: torch.Tensor) -> torch.Tensor:
+        """The first output for one float32 input, on the input's device."""
+        return self.run([x.float().contiguous()])[0].to(x.device)
+
     def run(self, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """The model's outputs for ``inputs`` (in its input order), as CPU tensors."""
         if self.backend == "onnxruntime":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from cvtasks.config import BaseConfig, result_affecting
@@ -116,13 +117,19 @@ def drop_changed(out: Path, done: set[FrameKey]) -> tuple[set[FrameKey], list[st
     gone = set(changed)
     # The manifest is rewritten every time, so that a line torn by a kill is not continued.
     for name in (INPUTS_FILE, RESULTS_FILE) if changed else (INPUTS_FILE,):
-        path = out / name
-        if path.is_file():
-            lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-            kept = [line for line in lines if _source_of(line) not in (None, *gone)]
-            if len(kept) < len(lines):
-                atomic_write_text(path, "".join(kept))
+        keep_records(out / name, lambda source: source not in gone)
     return {key for key in done if key[0] not in gone}, changed
+
+
+def keep_records(path: Path, keep: Callable[[str], bool]) -> None:
+    """Rewrite a JSONL file of records (atomically, only if a line goes) keeping the lines
+    whose source ``keep`` accepts; torn and foreign lines go too."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if (source := _source_of(line)) is not None and keep(source)]
+    if len(kept) < len(lines):
+        atomic_write_text(path, "".join(kept))
 
 
 def _source_of(line: str) -> str | None:

@@ -9,8 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cvtasks.io.atomic import atomic_write_text
-from cvtasks.io.outdir import drop_changed, read_done
+from cvtasks.io.outdir import drop_changed, keep_records, read_done
 from cvtasks.io.sinks import RESULTS_FILE
 from cvtasks.log import info
 from cvtasks.stages import Stage
@@ -43,9 +42,7 @@ def resume_by_source(out: Path, stage: Stage) -> None:
     todo = [item for item in stage.items if item.source not in finished]
     again = {item.source for item in todo} & set(by_source)
     if again:
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        kept = [line for line in lines if _source(line) not in again]
-        atomic_write_text(path, "".join(kept))
+        keep_records(path, lambda source: source not in again)
     if stage.resume_by == "rerun":
         info(f"--resume: this command needs every input's results: all {len(todo)} run again")
     elif finished or again:
@@ -54,10 +51,3 @@ def resume_by_source(out: Path, stage: Stage) -> None:
             + (f" ({len(again)} of them started: their records are replaced)" if again else "")
         )
     stage.items = todo
-
-
-def _source(line: str) -> str | None:
-    try:
-        return str(json.loads(line)["source"])
-    except (ValueError, KeyError, TypeError):
-        return None

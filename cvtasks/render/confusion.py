@@ -21,18 +21,18 @@ def shown_confusion(
         return matrix, list(classes), ""
     kept = sorted(sorted(occurring, key=lambda i: -totals[i])[:limit])
     labels = [classes[i] for i in kept]
-    rest = [i for i in range(len(classes)) if i not in set(kept)]
-    note = "" if len(kept) == len(classes) else f"{len(kept)} of {len(classes)} classes"
-    if len(kept) < len(occurring):  # more occur than fit: the others summed
-        index = [*kept, -1]
-        shown = np.zeros((len(index), len(index)), dtype=matrix.dtype)
-        groups = [[i] for i in kept] + [rest]
-        for r, rows in enumerate(groups):
-            for c, columns in enumerate(groups):
-                shown[r, c] = matrix[np.ix_(rows, columns)].sum()
-        labels.append(f"other ({len(occurring) - len(kept)})")
-        note = f"the {len(kept)} most frequent of {len(occurring)} classes that occur"
-        return shown, labels, note
-    if note:
-        note = f"the {len(kept)} classes that occur, of {len(classes)}"
-    return matrix[np.ix_(kept, kept)], labels, note
+    if len(kept) == len(occurring):
+        note = (
+            ""
+            if len(kept) == len(classes)
+            else f"the {len(kept)} classes that occur, of {len(classes)}"
+        )
+        return matrix[np.ix_(kept, kept)], labels, note
+    chosen = set(kept)  # more occur than fit: the others summed as "other"
+    groups = [[i] for i in kept] + [[i for i in range(len(classes)) if i not in chosen]]
+    shown = np.array(
+        [[matrix[np.ix_(rows, columns)].sum() for columns in groups] for rows in groups],
+        dtype=matrix.dtype,
+    )
+    labels.append(f"other ({len(occurring) - len(kept)})")
+    return shown, labels, f"the {len(kept)} most frequent of {len(occurring)} classes that occur"

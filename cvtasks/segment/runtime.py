@@ -14,6 +14,6 @@ def runtime_segmenter(runtime: Runtime) -> Callable[[torch.Tensor], dict[str, to
     """A batch -> {"out": logits}, as torchvision's segmenters answer."""
 
     def forward(batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"out": runtime.run([batch.float().contiguous()])[0].to(batch.device)}
+        return {"out": runtime.run_one(batch)}
 
     return forward

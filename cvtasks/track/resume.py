@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cvtasks.io.atomic import atomic_write_text
+from cvtasks.io.outdir import keep_records
 from cvtasks.io.sinks import RESULTS_FILE
 from cvtasks.io.sources import InputItem
 from cvtasks.log import info
@@ -26,20 +26,6 @@ def finished_sources(out: Path) -> list[dict[str, Any]]:
         return []
 
 
-def _keep_only(path: Path, sources: set[str]) -> None:
-    """Rewrite a JSONL file keeping the lines of ``sources`` (torn lines go too)."""
-    if not path.is_file():
-        return
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines(keepends=True):
-        try:
-            if line.endswith("\n") and json.loads(line).get("source") in sources:
-                kept.append(line)
-        except ValueError:
-            continue
-    atomic_write_text(path, "".join(kept))
-
-
 def make_track_stage(cfg: TrackConfig, out: Path | None, items: list[InputItem]) -> TrackStage:
     """The tracking stage; with ``--resume``, only for the sources not finished in ``out``."""
     if out is None or not cfg.resume:
@@ -49,7 +35,7 @@ def make_track_stage(cfg: TrackConfig, out: Path | None, items: list[InputItem])
     todo = [item for item in items if item.source not in finished]
     keep = {e["source"] for e in done}
     for name in (RESULTS_FILE, TRACKS_FILE):
-        _keep_only(out / name, keep)
+        keep_records(out / name, lambda source: source in keep)
     if done:
         info(f"--resume: {len(done)} source(s) already tracked, {len(todo)} to go")
     return TrackStage(cfg, out, todo, resumed=done, all_items=items)
