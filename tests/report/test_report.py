@@ -203,3 +203,53 @@ def test_video_thumbnails_show_what_was_drawn_and_crossings_span_the_clip(cli, t
             assert x0 == x1 or y0 == y1  # steps: flat or vertical, never a ramp
     captions = [i["caption"] for i in data["items"]]
     assert "object \u00d72" in captions
+
+
+def test_eval_pages_in_a_browser(browser, cli, tmp_path, photos, r18_file):
+    """The results pages of `eval explain` (the method beside its baselines, the mean curves)
+    and of `eval classify` on a 1000-class model (a confusion of the classes that occur, no
+    top-5 missing), as Chromium draws them."""
+    from crafted_models import crafted_detector, labels_file, two_squares
+
+    image = two_squares(tmp_path / "two.png")
+    model = ["-m", "fasterrcnn_mobilenet_v3_large_320_fpn", "-w",
+             crafted_detector(tmp_path / "d.pth"), "--labels", labels_file(tmp_path / "l.txt"),
+             "--conf", "0.95"]  # fmt: skip
+    gt = tmp_path / "gt.json"
+    gt.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "two.png", "width": 320, "height": 320}],
+        "categories": [{"id": 1, "name": "red"}, {"id": 2, "name": "green"}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0,
+                         "bbox": [20, 20, 100, 100], "area": 10000}]}))  # fmt: skip
+    explained = tmp_path / "explained"
+    result = cli(["eval", "explain", "saliency", image, *model, "--gt", gt, "--curve-steps", "4",
+                  "-o", explained, "-q", "--report"])  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    page = open_page(browser, explained / "report" / "index.html")
+    titles = page.locator("#summaries svg").evaluate_all(
+        "nodes => nodes.map(n => n.getAttribute('aria-label'))"
+    )
+    for title in ("deletion AUC (lower is better)", "mean deletion curve (explained score)",
+                  "mean insertion curve (explained score)"):  # fmt: skip
+        assert title in titles
+    curve = page.locator("#summaries svg[aria-label='mean deletion curve (explained score)']")
+    assert curve.locator("polyline").count() == 3  # the method, random map, centre prior
+    assert "saliency on 1 images, 2 explained targets" in page.locator("#summaries").inner_text()
+    assert not page.problems
+
+    data = tmp_path / "data"
+    for label, name in (("coffee mug", "coffee"), ("tabby", "chelsea")):
+        (data / label).mkdir(parents=True)
+        shutil.copy(photos[name], data / label / f"{name}.jpg")
+    evaluated = tmp_path / "evaluated"
+    result = cli(["eval", "classify", data, "-m", "resnet18", "-w", r18_file, "-o", evaluated,
+                  "-q", "--report"])  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    metrics = json.loads((evaluated / "metrics.json").read_text())
+    shown = len(metrics["classes"])
+    assert metrics["classes_total"] == 1000 and 2 <= shown <= 4  # the two truths, their top-1s
+    page = open_page(browser, evaluated / "report" / "index.html")
+    matrix = page.locator("#summaries svg[aria-label='confusion matrix']")
+    assert matrix.locator("rect").count() == shown * shown
+    assert "top-5" in page.locator("#summaries").inner_text()
+    assert not page.problems
